@@ -1,0 +1,257 @@
+// Command vigil is one binary that replaces keepalived + HAProxy on a
+// load-balancer node: VRRP for the VIPs, IPVS or its own proxy for the
+// services, and one set of health checks for both. This file is the CLI only.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"gopkg.in/yaml.v3"
+
+	"vigil/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	os.Exit(runCLI(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `vigil: VRRP, load balancing and health checks in one binary.
+
+Usage:
+  vigil run     [-c FILE]             run the daemon
+  vigil check   [-c FILE] [--print]   validate a config and summarise it
+  vigil version                       print the version
+
+Run "vigil COMMAND --help" for a command's flags.
+The default config file is ` + config.DefaultPath + `.
+`
+
+// runCLI runs one vigil command and returns its exit code: 0 success,
+// 1 failure (such as an invalid config), 2 bad usage.
+func runCLI(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "vigil %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "vigil: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// newFlags makes a subcommand's flag set whose --help prints to stdout and
+// exits 0, while a flag error goes to stderr and exits 2.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("vigil "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: vigil %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags returns an exit code when the command should stop (help or error).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fs.Usage()
+		return 0, true
+	}
+	if err != nil {
+		return 2, true
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "vigil: unexpected argument %q\n", fs.Arg(0))
+		return 2, true
+	}
+	return 0, false
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", "check [-c FILE] [--print] [--strict] [-q]\n\nValidate a config file: every error with file:line:column and field,\nthen a summary. Facts about this machine (interfaces, files) are\nwarnings unless --strict, since a config may be meant for another node.", stderr)
+	file := fs.String("c", config.DefaultPath, "config `file`")
+	print := fs.Bool("print", false, "print the effective config with every default filled in")
+	strict := fs.Bool("strict", false, "treat problems about this machine (missing interfaces, files) as errors")
+	quiet := fs.Bool("q", false, "print only problems")
+	if code, stop := parseFlags(fs, args, stdout); stop {
+		return code
+	}
+	cfg, warnings, err := config.Load(*file, config.Options{Host: config.SystemHost{}, StrictHost: *strict})
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		var cerr *config.Error
+		if errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "%s: %d error(s); the config was not accepted\n", *file, len(cerr.Problems))
+		}
+		return 1
+	}
+	if *print {
+		enc := yaml.NewEncoder(stdout)
+		enc.SetIndent(2)
+		if err := enc.Encode(cfg); err != nil {
+			fmt.Fprintf(stderr, "vigil check: print: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if !*quiet {
+		printSummary(stdout, cfg, len(warnings))
+	}
+	return 0
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "run [-c FILE]\n\nRun the daemon with the config file.", stderr)
+	file := fs.String("c", config.DefaultPath, "config `file`")
+	if code, stop := parseFlags(fs, args, stdout); stop {
+		return code
+	}
+	cfg, warnings, err := config.Load(*file, config.Options{Host: config.SystemHost{}, StrictHost: true})
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, w)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	var missing []string
+	if len(cfg.VRRP) > 0 {
+		missing = append(missing, fmt.Sprintf("VRRP (%d instances)", len(cfg.VRRP)))
+	}
+	if len(cfg.Checks) > 0 {
+		missing = append(missing, fmt.Sprintf("health checks (%d)", len(cfg.Checks)))
+	}
+	if len(cfg.Services) > 0 {
+		missing = append(missing, fmt.Sprintf("services (%d)", len(cfg.Services)))
+	}
+	if len(missing) == 0 {
+		fmt.Fprintf(stderr, "vigil run: %s has nothing to run: no vrrp instances, checks or services\n", *file)
+		return 1
+	}
+	fmt.Fprintf(stderr, "vigil run: this build cannot run %s yet; refusing to start rather than run part of the config\n", strings.Join(missing, ", "))
+	return 1
+}
+
+// printSummary shows what the config declares, one line per instance,
+// service and check, so a reader sees at a glance what the node will do.
+func printSummary(w io.Writer, c *config.Config, warnings int) {
+	status := "OK"
+	if warnings > 0 {
+		status = fmt.Sprintf("OK with %d warning(s)", warnings)
+	}
+	fmt.Fprintf(w, "%s: %s\n", c.File, status)
+	api := c.API.Listen
+	if api == "" {
+		api = "off"
+	}
+	fmt.Fprintf(w, "node %s, api %s, socket %s\n", c.Node, api, c.API.Socket)
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nvrrp instances: %d\n", len(c.VRRP))
+	for _, in := range c.VRRP {
+		var vips []string
+		for _, v := range in.VIPs {
+			vips = append(vips, v.Address.String())
+		}
+		peers := "multicast"
+		if len(in.UnicastPeers) > 0 {
+			peers = fmt.Sprintf("unicast to %d peer(s)", len(in.UnicastPeers))
+		}
+		preempt := "preempt"
+		if !in.Preempt {
+			preempt = "nopreempt"
+		} else if in.PreemptDelay > 0 {
+			preempt = "preempt after " + in.PreemptDelay.String()
+		}
+		fmt.Fprintf(tw, "  %s\t%s vrid %d\tv%d priority %d\tadvert %s\t%s, %s\t%s\n",
+			in.Name, in.Interface, in.VRID, in.Version, in.Priority, in.AdvertInterval, preempt, peers, strings.Join(vips, " "))
+		for _, t := range in.Track {
+			fmt.Fprintf(tw, "  \ttrack %s\tweight %d\t\t\t\n", t.Target(), t.Weight)
+		}
+	}
+	for _, g := range c.SyncGroups {
+		fmt.Fprintf(tw, "  sync group %s\t%s\t\t\t\t\n", g.Name, strings.Join(g.Members, ", "))
+	}
+
+	fmt.Fprintf(tw, "\nservices: %d\n", len(c.Services))
+	for _, s := range c.Services {
+		where := s.Listen.String()
+		if s.Fwmark != 0 {
+			where = fmt.Sprintf("fwmark %d", s.Fwmark)
+		}
+		kind := fmt.Sprintf("%s/%s", s.Mode, s.Protocol)
+		if s.Mode == "lvs" {
+			kind += "/" + s.LVS.Forward
+		}
+		check := "no check"
+		if s.Check != nil {
+			check = describeCheck(s.Check)
+		}
+		n := len(s.Backends)
+		for _, r := range s.Routes {
+			n += len(r.Backends)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d backend(s)\t%s\n", s.Name, where, kind, s.Balance, n, check)
+	}
+
+	names := make([]string, 0, len(c.Checks))
+	for n := range c.Checks {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fmt.Fprintf(tw, "\nchecks: %d\n", len(names))
+	for _, n := range names {
+		ch := c.Checks[n]
+		target := ch.Target
+		if ch.Type == "exec" {
+			target = strings.Join(ch.Command, " ")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", n, target, describeCheck(ch))
+	}
+	tw.Flush()
+}
+
+func describeCheck(ch *config.Check) string {
+	what := ch.Type
+	if ch.Type == "http" || ch.Type == "https" {
+		what += " " + ch.Method + " " + ch.Path
+	}
+	return fmt.Sprintf("%s every %s, timeout %s, rise %d fall %d", what, ch.Interval, ch.Timeout, ch.Rise, ch.Fall)
+}
