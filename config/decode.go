@@ -36,7 +36,15 @@ type decoder struct {
 	keyPos   map[string]Pos  // field path -> position of its key
 	bad      map[string]bool // paths that failed to decode; validation skips them
 	problems []Problem
+
+	// budget bounds the nodes visited: nested aliases can expand
+	// exponentially ("billion laughs"). The schema has no recursive types, so
+	// an alias cycle cannot recurse forever.
+	budget int
 }
+
+// maxNodes bounds the decoded nodes; real configs are far below it.
+const maxNodes = 200000
 
 func newDecoder(file string) *decoder {
 	return &decoder{
@@ -44,6 +52,7 @@ func newDecoder(file string) *decoder {
 		pos:    map[string]Pos{},
 		keyPos: map[string]Pos{},
 		bad:    map[string]bool{},
+		budget: maxNodes,
 	}
 }
 
@@ -80,8 +89,15 @@ func isNull(n *yaml.Node) bool {
 
 // decode stores n into v (which must be settable), recording positions under path.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
+	if d.budget--; d.budget < 0 {
+		if d.budget == -1 {
+			d.errorAt(n, path, "aliases expand to more than %d values; refusing to expand further", maxNodes)
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode {
+		d.decode(n.Alias, v, path)
+		return
 	}
 	d.pos[path] = Pos{n.Line, n.Column}
 	if isNull(n) {

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +221,35 @@ func TestPosOf(t *testing.T) {
 	c := mustParse(t, vrrpHead)
 	if p := c.PosOf("vrrp[0].interface"); p != (Pos{3, 16}) {
 		t.Errorf("PosOf(vrrp[0].interface) = %+v, want 3:16", p)
+	}
+}
+
+func TestAliases(t *testing.T) {
+	c := mustParse(t, `services:
+  - { name: a, listen: "0.0.0.0:80", backends: [10.0.0.1:80], check: &chk { type: tcp, interval: 3s } }
+  - { name: b, listen: "0.0.0.0:81", backends: [10.0.0.1:81], check: *chk }
+`)
+	if c.Services[1].Check == nil || c.Services[1].Check.Interval.D() != 3*time.Second {
+		t.Errorf("alias not expanded: %+v", c.Services[1].Check)
+	}
+	// Each level multiplies: 100 services x 100 routes x 100 backends.
+	var b strings.Builder
+	b.WriteString("x: &b [")
+	for i := range 100 {
+		fmt.Fprintf(&b, "\"10.0.0.1:%d\", ", i+1)
+	}
+	b.WriteString("]\ny: &r [")
+	for range 100 {
+		b.WriteString("{ hosts: [a], backends: *b }, ")
+	}
+	b.WriteString("]\nz: &s { name: s, listen: \"0.0.0.0:80\", protocol: http, backends: *b, routes: *r }\nservices: [")
+	for range 100 {
+		b.WriteString("*s, ")
+	}
+	b.WriteString("]\n")
+	errs, _ := problems(t, b.String(), false)
+	want := "aliases expand to more than 200000 values; refusing to expand further"
+	if !slices.ContainsFunc(errs, func(e string) bool { return strings.HasSuffix(e, want) }) {
+		t.Errorf("alias bomb: errors lack %q (got %d errors)", want, len(errs))
 	}
 }

@@ -157,6 +157,9 @@ func (v *validator) hostPort(path, s string) (host string, port int, ok bool) {
 
 // suggest adds a "did you mean" for a name that refers to another part of the config.
 func suggest(name string, known []string) string {
+	if len(known) > 1000 {
+		return "" // keeps validation linear on huge (alias-expanded) configs
+	}
 	best, bestDist := "", 3
 	for _, k := range known {
 		if d := editDistance(name, k); d < bestDist {
@@ -268,6 +271,7 @@ func (v *validator) instance(i int, in *Instance, c *Config) {
 	if len(in.VIPs) == 0 {
 		v.errorf(p+".vips", "required: at least one virtual address")
 	}
+	seenVIPs := map[netip.Addr]bool{}
 	for j, vip := range in.VIPs {
 		vp := fmt.Sprintf("%s.vips[%d]", p, j)
 		if !vip.Address.IsValid() {
@@ -281,11 +285,10 @@ func (v *validator) instance(i int, in *Instance, c *Config) {
 		} else if f == IPv6 && in.Version == 2 {
 			v.errorf(vp, "%s: VRRP v2 carries IPv4 only; use version: 3 for IPv6", vip.Address)
 		}
-		for k := range j {
-			if in.VIPs[k].Address.Addr() == vip.Address.Addr() {
-				v.errorf(vp, "%s is listed twice", vip.Address.Addr())
-			}
+		if seenVIPs[vip.Address.Addr()] {
+			v.errorf(vp, "%s is listed twice", vip.Address.Addr())
 		}
+		seenVIPs[vip.Address.Addr()] = true
 		v.oneOf(vp+".scope", vip.Scope, "global", "site", "link", "host")
 		dev := in.Interface
 		if vip.Dev != "" {
@@ -305,6 +308,7 @@ func (v *validator) instance(i int, in *Instance, c *Config) {
 	if in.UnicastSource.IsValid() && len(in.VIPs) > 0 && familyOf(in.UnicastSource) != fam {
 		v.errorf(p+".unicast_source", "%s is %s but the instance is %s", in.UnicastSource, familyOf(in.UnicastSource), fam)
 	}
+	seenPeers := map[netip.Addr]bool{}
 	for j, peer := range in.UnicastPeers {
 		pp := fmt.Sprintf("%s.unicast_peers[%d]", p, j)
 		if !peer.IsValid() {
@@ -316,11 +320,10 @@ func (v *validator) instance(i int, in *Instance, c *Config) {
 		if peer == in.UnicastSource {
 			v.errorf(pp, "%s is this node's unicast_source; list only the other nodes", peer)
 		}
-		for k := range j {
-			if in.UnicastPeers[k] == peer {
-				v.errorf(pp, "%s is listed twice", peer)
-			}
+		if seenPeers[peer] {
+			v.errorf(pp, "%s is listed twice", peer)
 		}
+		seenPeers[peer] = true
 	}
 
 	if in.AuthPass != "" {
