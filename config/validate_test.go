@@ -10,8 +10,10 @@ import (
 // fakeHost is a machine with eth0, eth1 and lo, a few files and programs.
 type fakeHost struct{}
 
-func (fakeHost) InterfaceExists(name string) bool { return slices.Contains([]string{"eth0", "eth1", "lo"}, name) }
-func (fakeHost) FileExists(path string) bool      { return strings.HasPrefix(path, "/etc/ssl/") }
+func (fakeHost) InterfaceExists(name string) bool {
+	return slices.Contains([]string{"eth0", "eth1", "lo"}, name)
+}
+func (fakeHost) FileExists(path string) bool { return strings.HasPrefix(path, "/etc/ssl/") }
 func (fakeHost) ProgramExists(name string) bool {
 	return slices.Contains([]string{"pidof", "/bin/true", "/etc/vigil/notify.sh"}, name)
 }
