@@ -4,20 +4,25 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"gopkg.in/yaml.v3"
 
 	"vigil/config"
+	"vigil/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -138,7 +143,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", "run [-c FILE]\n\nRun the daemon with the config file.", stderr)
+	fs := newFlags("run", "run [-c FILE]\n\nRun the daemon with the config file. SIGTERM or SIGINT stops it gracefully:\nmasters hand their VIPs over at once (priority 0).", stderr)
 	file := fs.String("c", config.DefaultPath, "config `file`")
 	if code, stop := parseFlags(fs, args, stdout); stop {
 		return code
@@ -151,22 +156,39 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	var missing []string
-	if len(cfg.VRRP) > 0 {
-		missing = append(missing, fmt.Sprintf("VRRP (%d instances)", len(cfg.VRRP)))
-	}
-	if len(cfg.Checks) > 0 {
-		missing = append(missing, fmt.Sprintf("health checks (%d)", len(cfg.Checks)))
-	}
-	if len(cfg.Services) > 0 {
-		missing = append(missing, fmt.Sprintf("services (%d)", len(cfg.Services)))
-	}
-	if len(missing) == 0 {
-		fmt.Fprintf(stderr, "vigil run: %s has nothing to run: no vrrp instances, checks or services\n", *file)
+	log := newLogger(cfg.Log, stderr)
+	d, err := daemon.New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stderr, "vigil run: this build cannot run %s yet; refusing to start rather than run part of the config\n", strings.Join(missing, ", "))
-	return 1
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	// SIGHUP would kill the process by default; reload is not built yet, so
+	// say so and keep running the config we have.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			log.Warn("SIGHUP: reload is not built yet; keeping the running config")
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		log.Error("vigil stopped on error", "err", err)
+		return 1
+	}
+	log.Info("vigil stopped")
+	return 0
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // printSummary shows what the config declares, one line per instance,
