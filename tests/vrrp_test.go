@@ -1,0 +1,264 @@
+package tests
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/tests/lab"
+)
+
+var (
+	lanPrefix = netip.MustParsePrefix("10.0.0.0/24")
+	vip4      = netip.MustParseAddr("10.0.0.100")
+)
+
+// pair is the usual lab: lb1 and lb2 run vigil, client uses the VIP.
+type pair struct {
+	lab           *lab.Lab
+	lan           *lab.Net
+	lb1, lb2, cli *lab.Host
+	nodes         []*lab.Host
+}
+
+func newPair(t *testing.T) *pair {
+	l := lab.New(t)
+	lan := l.AddNet("lan", lanPrefix)
+	p := &pair{lab: l, lan: lan, lb1: l.AddHost("lb1", lan), lb2: l.AddHost("lb2", lan), cli: l.AddHost("client", lan)}
+	p.nodes = []*lab.Host{p.lb1, p.lb2}
+	return p
+}
+
+// instanceYAML is one vrrp instance of a test config; extra lines are
+// appended to the instance (indented by the caller).
+func instanceYAML(name string, vrid, prio int, interval, vips, extra string) string {
+	return fmt.Sprintf(`  - name: %s
+    interface: eth0
+    vrid: %d
+    priority: %d
+    advert_interval: %s
+    vips: [%s]
+    garp: { delay: 0s, repeat: 2 }
+%s`, name, vrid, prio, interval, vips, extra)
+}
+
+func nodeConfig(node string, instances ...string) string {
+	return fmt.Sprintf("node: %s\napi: { listen: \"\" }\nvrrp:\n%s", node, strings.Join(instances, ""))
+}
+
+// TestFailover runs two vigil nodes over multicast and again over unicast:
+// the higher priority owns the VIP, clients follow it through a crash
+// (GARP), and the old master preempts back on restart.
+func TestFailover(t *testing.T) {
+	for _, mode := range []string{"multicast", "unicast"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newPair(t)
+			extra := func(self, peer *lab.Host) string {
+				if mode == "multicast" {
+					return ""
+				}
+				return fmt.Sprintf("    unicast_source: %s\n    unicast_peers: [%s]\n", self.Addr(p.lan), peer.Addr(p.lan))
+			}
+			lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", extra(p.lb1, p.lb2))))
+			lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", extra(p.lb2, p.lb1))))
+
+			waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+			reach(t, p.cli, vip4, 5*time.Second)
+			if got, want := neighMAC(p.cli, vip4), macOf(t, p.lb1, "eth0"); got != want {
+				t.Errorf("client's ARP entry for the VIP is %s, want lb1's %s", got, want)
+			}
+
+			// Crash: no priority 0, the VIP stays stale on lb1's interface,
+			// so clients move only because lb2 announces.
+			lb1.proc.Kill()
+			lab.WaitFor(t, 5*time.Second, "lb2 to take the VIP", func() (bool, string) {
+				return hasAddr(p.lb2, vip4), strings.Join(lb2.transitions(), " ")
+			})
+			lb2MAC := macOf(t, p.lb2, "eth0")
+			lab.WaitFor(t, 5*time.Second, "the client's ARP entry to move to lb2 (GARP)", func() (bool, string) {
+				mac := neighMAC(p.cli, vip4)
+				return mac == lb2MAC, "client has " + mac
+			})
+			reach(t, p.cli, vip4, 5*time.Second)
+
+			// Restart: lb1 drops its stale VIP on hearing lb2, then preempts.
+			lb1.restart()
+			waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+			lb1MAC := macOf(t, p.lb1, "eth0")
+			lab.WaitFor(t, 5*time.Second, "the client's ARP entry to move back to lb1", func() (bool, string) {
+				mac := neighMAC(p.cli, vip4)
+				return mac == lb1MAC, "client has " + mac
+			})
+			if got := lb2.transitions(); !slices.Equal(got, []string{"INIT>BACKUP", "BACKUP>MASTER", "MASTER>BACKUP"}) {
+				t.Errorf("lb2 transitions %v, want INIT>BACKUP BACKUP>MASTER MASTER>BACKUP", got)
+			}
+		})
+	}
+}
+
+// TestNopreempt: a restarted higher-priority node with preempt: false must
+// not take the VIP back from a live master, and must not keep a stale copy.
+func TestNopreempt(t *testing.T) {
+	p := newPair(t)
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "    preempt: false\n")))
+	startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "    preempt: false\n")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+
+	lb1.proc.Kill()
+	lab.WaitFor(t, 5*time.Second, "lb2 to take the VIP", func() (bool, string) { return hasAddr(p.lb2, vip4), "" })
+	lb1.restart()
+	lb1.waitLog("another master is alive", 5*time.Second)
+	waitOwner(t, vip4, p.lb2, p.nodes, 5*time.Second)
+	// A negative property needs a window: lb1's Master_Down_Interval is
+	// 0.3s + skew; three of them without a takeover is the proof.
+	time.Sleep(1200 * time.Millisecond)
+	if got := lb1.transitions(); !slices.Equal(got, []string{"INIT>BACKUP"}) {
+		t.Errorf("restarted nopreempt lb1 transitions %v, want only INIT>BACKUP", got)
+	}
+	waitOwner(t, vip4, p.lb2, p.nodes, time.Second)
+}
+
+// TestGracefulStopHandsOver: SIGTERM makes the master resign with priority
+// 0 and remove its VIP; the backup takes over and vigil exits 0.
+func TestGracefulStopHandsOver(t *testing.T) {
+	p := newPair(t)
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "1s", "10.0.0.100/24", "")))
+	lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "1s", "10.0.0.100/24", "")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+
+	lb1.proc.Signal(syscall.SIGTERM)
+	if err, ok := lb1.proc.Wait(5 * time.Second); !ok || err != nil {
+		t.Fatalf("vigil did not exit 0 on SIGTERM: %v (exited: %v)", err, ok)
+	}
+	// With 1s adverts a crash takes 3.6s to notice; the priority-0 advert
+	// makes lb2 wait only Skew_Time (0.61s). The log says which happened.
+	waitOwner(t, vip4, p.lb2, p.nodes, 5*time.Second)
+	lb2.waitLog("resigned (priority 0)", time.Second)
+	if got := lb1.transitions(); !slices.Equal(got, []string{"INIT>BACKUP", "BACKUP>MASTER", "MASTER>INIT"}) {
+		t.Errorf("lb1 transitions %v", got)
+	}
+}
+
+// TestLinkDownFaults: the master's interface going down faults the instance
+// and moves the VIP; link up brings it back (preempt).
+func TestLinkDownFaults(t *testing.T) {
+	p := newPair(t)
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")))
+	startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+
+	p.lb1.MustExec("ip", "link", "set", "eth0", "down")
+	waitOwner(t, vip4, p.lb2, p.nodes, 5*time.Second)
+	lb1.waitLog("to=FAULT", time.Second)
+	p.lb1.MustExec("ip", "link", "set", "eth0", "up")
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	reach(t, p.cli, vip4, 5*time.Second)
+}
+
+// TestVIPReconciled: a VIP deleted by hand on the master comes back.
+func TestVIPReconciled(t *testing.T) {
+	p := newPair(t)
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	p.lb1.MustExec("ip", "addr", "del", "10.0.0.100/24", "dev", "eth0")
+	lab.WaitFor(t, 10*time.Second, "the VIP to come back", func() (bool, string) { return hasAddr(p.lb1, vip4), "" })
+	lb1.waitLog("VIPs missing on master", time.Second)
+	if got := lb1.transitions(); len(got) != 2 {
+		t.Errorf("reconcile caused transitions: %v", got)
+	}
+}
+
+// TestTrackedCheckMovesVIP: an exec check tracked with weight -60 lowers the
+// master below the backup, which preempts; healing moves it back.
+func TestTrackedCheckMovesVIP(t *testing.T) {
+	p := newPair(t)
+	flag := filepath.Join(t.TempDir(), "healthy")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checks := fmt.Sprintf("checks:\n  alive: { type: exec, command: [test, -e, %s], interval: 100ms, timeout: 1s, rise: 1, fall: 2 }\n", flag)
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "    track: [{ check: alive, weight: -60 }]\n"))+checks)
+	startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+
+	os.Remove(flag)
+	waitOwner(t, vip4, p.lb2, p.nodes, 10*time.Second)
+	lb1.waitLog("priority changed", time.Second)
+	os.WriteFile(flag, nil, 0o644)
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+}
+
+// TestNotifyHook: the notify program gets keepalived's arguments for every
+// transition, in order, including STOP on shutdown.
+func TestNotifyHook(t *testing.T) {
+	p := newPair(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "notify.log")
+	script := filepath.Join(dir, "notify.sh")
+	os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+log+"\n"), 0o755)
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "    notify: "+script+"\n")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	lb1.proc.Signal(syscall.SIGTERM)
+	lb1.proc.Wait(5 * time.Second)
+	want := "INSTANCE VI_1 BACKUP 150\nINSTANCE VI_1 MASTER 150\nINSTANCE VI_1 STOP 150\n"
+	lab.WaitFor(t, 5*time.Second, "notify calls", func() (bool, string) {
+		b, _ := os.ReadFile(log)
+		return string(b) == want, fmt.Sprintf("%q", b)
+	})
+}
+
+// TestIPv6 runs a v3 IPv6 pair: the VIP moves and clients follow through
+// unsolicited neighbour advertisements.
+func TestIPv6(t *testing.T) {
+	p := newPair(t)
+	vip := netip.MustParseAddr("fd00:100::100")
+	cfg := func(node string, prio int) string {
+		return nodeConfig(node, instanceYAML("VI_6", 61, prio, "100ms", `"fd00:100::100/64"`, ""))
+	}
+	p.cli.MustExec("ip", "addr", "add", "fd00:100::1/64", "dev", "eth0", "nodad")
+	lb1 := startVigil(t, p.lb1, cfg("lb1", 150))
+	startVigil(t, p.lb2, cfg("lb2", 100))
+	waitOwner(t, vip, p.lb1, p.nodes, 10*time.Second)
+	reach(t, p.cli, vip, 5*time.Second)
+	lb1.proc.Kill()
+	lab.WaitFor(t, 5*time.Second, "lb2 to take the IPv6 VIP", func() (bool, string) { return hasAddr(p.lb2, vip), "" })
+	lb2MAC := macOf(t, p.lb2, "eth0")
+	lab.WaitFor(t, 5*time.Second, "the client's neighbour entry to move to lb2 (NA)", func() (bool, string) {
+		mac := neighMAC(p.cli, vip)
+		return mac == lb2MAC, "client has " + mac
+	})
+}
+
+// TestSplitBrainHeals: with protocol 112 dropped between the nodes both
+// become master; when the drop is lifted exactly one master remains.
+func TestSplitBrainHeals(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/nft"); err != nil {
+		t.Skip("needs nft (apt-get install nftables)")
+	}
+	p := newPair(t)
+	startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")))
+	lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+
+	p.lb2.MustExec("nft", "add table inet vigiltest; add chain inet vigiltest in { type filter hook input priority 0; }; add rule inet vigiltest in meta l4proto 112 drop")
+	lab.WaitFor(t, 5*time.Second, "both nodes to hold the VIP (split brain)", func() (bool, string) {
+		return hasAddr(p.lb1, vip4) && hasAddr(p.lb2, vip4), ""
+	})
+	p.lb2.MustExec("nft", "delete table inet vigiltest")
+	waitOwner(t, vip4, p.lb1, p.nodes, 5*time.Second)
+	lb1MAC := macOf(t, p.lb1, "eth0")
+	lab.WaitFor(t, 5*time.Second, "the client to follow the winner", func() (bool, string) {
+		p.cli.Exec("ping", "-c", "1", "-W", "1", vip4.String())
+		mac := neighMAC(p.cli, vip4)
+		return mac == lb1MAC, "client has " + mac
+	})
+	if got := lb2.transitions(); !slices.Equal(got, []string{"INIT>BACKUP", "BACKUP>MASTER", "MASTER>BACKUP"}) {
+		t.Errorf("lb2 transitions %v", got)
+	}
+}
