@@ -262,3 +262,23 @@ func TestSplitBrainHeals(t *testing.T) {
 		t.Errorf("lb2 transitions %v", got)
 	}
 }
+
+// TestTrackedInterface: an interface tracked with weight -60 going down
+// lowers the master below the backup, which preempts.
+func TestTrackedInterface(t *testing.T) {
+	l := lab.New(t)
+	lan := l.AddNet("lan", lanPrefix)
+	uplink := l.AddNet("uplink", netip.MustParsePrefix("10.1.0.0/24"))
+	lb1h, lb2h := l.AddHost("lb1", lan, uplink), l.AddHost("lb2", lan, uplink)
+	nodes := []*lab.Host{lb1h, lb2h}
+	track := "    track: [{ interface: eth1, weight: -60 }]\n"
+	lb1 := startVigil(t, lb1h, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", track)))
+	startVigil(t, lb2h, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", track)))
+	waitOwner(t, vip4, lb1h, nodes, 10*time.Second)
+
+	lb1h.MustExec("ip", "link", "set", "eth1", "down")
+	waitOwner(t, vip4, lb2h, nodes, 5*time.Second)
+	lb1.waitLog("priority changed", time.Second)
+	lb1h.MustExec("ip", "link", "set", "eth1", "up")
+	waitOwner(t, vip4, lb1h, nodes, 5*time.Second)
+}

@@ -3,6 +3,7 @@ package lab
 import (
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -126,7 +127,14 @@ func (r *recordingTB) Helper()             {}
 func (r *recordingTB) Failed() bool        { return true }
 func (r *recordingTB) Logf(string, ...any) {}
 
+func requireRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("lab: needs root to create network namespaces (run the tests as root)")
+	}
+}
+
 func TestTeardownAfterPanic(t *testing.T) {
+	requireRoot(t)
 	before := Namespaces()
 	tb := &recordingTB{TB: t}
 	var proc *Proc
@@ -156,6 +164,7 @@ func TestTeardownAfterPanic(t *testing.T) {
 }
 
 func TestSweepRemovesDeadRunsOnly(t *testing.T) {
+	requireRoot(t)
 	// A namespace named as if by a run whose process is gone (pid 1 is alive
 	// for sure, so use a pid beyond pid_max).
 	dead := namePrefix + "4194305x00beef-x"
