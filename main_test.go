@@ -103,3 +103,18 @@ func TestHelpAndUsage(t *testing.T) {
 		t.Errorf("version: exit %d, %q", code, out)
 	}
 }
+
+// TestRunRefusesUnbuiltParts: a config with services must not start VRRP
+// alone; vigil says which part is missing and exits 1.
+func TestRunRefusesUnbuiltParts(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "svc.yaml")
+	os.WriteFile(file, []byte("services:\n  - { name: web, listen: \"0.0.0.0:80\", backends: [10.0.0.1:80] }\n"), 0o644)
+	code, _, errOut := runArgs("run", "-c", file)
+	if code != 1 || !strings.Contains(errOut, "services (1) need the proxy and LVS modes, which this build does not have yet") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runArgs("run", "-c", "/nonexistent.yaml")
+	if code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("missing file: exit %d, stderr %q", code, errOut)
+	}
+}

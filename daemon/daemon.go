@@ -148,7 +148,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 					defer w.Close()
 					for {
 						select {
-						case ev := <-w.Events():
+						case ev, ok := <-w.Events():
+							if !ok {
+								return
+							}
 							in.SetTrack(name, weight, !ev.Up, ev.Reason)
 						case <-ctx.Done():
 							return

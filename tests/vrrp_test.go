@@ -125,7 +125,8 @@ func TestNopreempt(t *testing.T) {
 }
 
 // TestGracefulStopHandsOver: SIGTERM makes the master resign with priority
-// 0 and remove its VIP; the backup takes over and vigil exits 0.
+// 0; it keeps its VIP until it hears the backup take over, then removes it
+// and exits 0.
 func TestGracefulStopHandsOver(t *testing.T) {
 	p := newPair(t)
 	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "1s", "10.0.0.100/24", "")))
@@ -140,6 +141,8 @@ func TestGracefulStopHandsOver(t *testing.T) {
 	// makes lb2 wait only Skew_Time (0.61s). The log says which happened.
 	waitOwner(t, vip4, p.lb2, p.nodes, 5*time.Second)
 	lb2.waitLog("resigned (priority 0)", time.Second)
+	// lb1 kept the VIP until it heard lb2 take over: no gap for clients.
+	lb1.waitLog("handed over to 10.0.0.2 (priority 100)", time.Second)
 	if got := lb1.transitions(); !slices.Equal(got, []string{"INIT>BACKUP", "BACKUP>MASTER", "MASTER>INIT"}) {
 		t.Errorf("lb1 transitions %v", got)
 	}

@@ -126,6 +126,7 @@ type Instance struct {
 	fault     bool
 
 	adopted        bool // VIPs were on the interface at start and are kept until a master is heard
+	holdVIPs       bool // shutting down as master: VIPs stay until the successor is heard
 	announceCancel context.CancelFunc
 	refresh        *time.Ticker
 }
@@ -312,7 +313,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			in.shutdown()
+			in.shutdown(packets)
 			return nil
 		case r, ok := <-packets:
 			if !ok {
@@ -440,32 +441,10 @@ func (in *Instance) reopen(ctx context.Context, oldDone <-chan struct{}) chan Re
 // handle validates one received packet and steps the machine with it. A
 // packet that fails any check is dropped and counted, never obeyed.
 func (in *Instance) handle(r Received) {
-	if r.Src == in.addr {
-		return // our own advert (unicast peers can echo it back)
-	}
-	if r.TTL != 255 {
-		in.dropped(ReasonTTL, r, fmt.Sprintf("ttl %d, want 255", r.TTL))
+	adv, ok := in.validate(r)
+	if !ok {
 		return
 	}
-	adv, err := Parse(r.Payload, r.Src, r.Dst)
-	if err != nil {
-		in.dropped(ReasonOf(err), r, err.Error())
-		return
-	}
-	if adv.VRID != in.cfg.VRID {
-		// Other routers share the link; count them, but they are not errors.
-		in.stats.drop(ReasonVRID)
-		return
-	}
-	if err := adv.Check(Expect{Version: in.cfg.Version, VRID: in.cfg.VRID, AuthPass: in.cfg.AuthPass, Interval: in.cfg.AdvertInterval}); err != nil {
-		in.dropped(ReasonOf(err), r, err.Error())
-		return
-	}
-	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, r.Src) {
-		in.dropped(ReasonNotPeer, r, "source is not a configured unicast peer")
-		return
-	}
-	in.stats.AdvertsReceived.Add(1)
 	in.apply(in.machine.Step(AdvertReceived{From: r.Src, Priority: adv.Priority, Interval: adv.Interval}))
 	if in.adopted && adv.Priority > 0 && in.machine.State() == Backup {
 		// Someone else is master: the VIPs we kept from before a restart
@@ -474,6 +453,38 @@ func (in *Instance) handle(r Received) {
 		in.removeVIPs("another master is alive: " + r.Src.String())
 	}
 	in.publish("")
+}
+
+// validate runs every check a received packet must pass before it may
+// affect the election; one that fails is dropped and counted.
+func (in *Instance) validate(r Received) (Advert, bool) {
+	if r.Src == in.addr {
+		return Advert{}, false // our own advert (unicast peers can echo it back)
+	}
+	if r.TTL != 255 {
+		in.dropped(ReasonTTL, r, fmt.Sprintf("ttl %d, want 255", r.TTL))
+		return Advert{}, false
+	}
+	adv, err := Parse(r.Payload, r.Src, r.Dst)
+	if err != nil {
+		in.dropped(ReasonOf(err), r, err.Error())
+		return Advert{}, false
+	}
+	if adv.VRID != in.cfg.VRID {
+		// Other routers share the link; count them, but they are not errors.
+		in.stats.drop(ReasonVRID)
+		return Advert{}, false
+	}
+	if err := adv.Check(Expect{Version: in.cfg.Version, VRID: in.cfg.VRID, AuthPass: in.cfg.AuthPass, Interval: in.cfg.AdvertInterval}); err != nil {
+		in.dropped(ReasonOf(err), r, err.Error())
+		return Advert{}, false
+	}
+	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, r.Src) {
+		in.dropped(ReasonNotPeer, r, "source is not a configured unicast peer")
+		return Advert{}, false
+	}
+	in.stats.AdvertsReceived.Add(1)
+	return adv, true
 }
 
 func (in *Instance) dropped(reason DropReason, r Received, detail string) {
@@ -499,7 +510,9 @@ func (in *Instance) apply(actions []Action) {
 				in.log.Debug("VIPs added", "count", n)
 			}
 		case RemoveVIPs:
-			in.removeVIPs("")
+			if !in.holdVIPs {
+				in.removeVIPs("")
+			}
 		case Announce:
 			in.announce(in.cfg.GARP.Repeat, in.cfg.GARP.Delay)
 			if in.cfg.GARP.Refresh > 0 && in.refresh == nil {
@@ -654,16 +667,47 @@ func (in *Instance) reconcile() {
 	}
 }
 
-func (in *Instance) shutdown() {
+// shutdown resigns. A master sends priority 0 but keeps its VIPs until it
+// hears the backup that took over (or a bound passes), so clients are served
+// all through the handover instead of losing the VIP for Skew_Time; the new
+// master's GARP moves them, then we let go.
+func (in *Instance) shutdown(packets <-chan Received) {
+	wasMaster := in.machine.State() == Master
+	in.holdVIPs = wasMaster
 	in.apply(in.machine.Step(Shutdown{}))
-	if in.adopted {
-		in.removeVIPs("shutdown")
-	}
+	in.holdVIPs = false
 	in.stopAnnouncing()
 	for t := range in.timers {
 		in.stopTimer(Timer(t))
 	}
+	if wasMaster {
+		in.removeVIPs(in.awaitSuccessor(packets))
+	} else if in.adopted {
+		in.removeVIPs("shutdown")
+	}
 	in.publish("shutdown")
+}
+
+// awaitSuccessor waits for a valid advert from the node that took over. The
+// best backup waits Skew_Time (under one interval) after our priority 0, so
+// two intervals is plenty; with no backup at all we give up then.
+func (in *Instance) awaitSuccessor(packets <-chan Received) string {
+	bound := 2*in.cfg.AdvertInterval + 100*time.Millisecond
+	timeout := time.NewTimer(bound)
+	defer timeout.Stop()
+	for {
+		select {
+		case r, ok := <-packets:
+			if !ok {
+				return "shutdown (socket closed)"
+			}
+			if adv, valid := in.validate(r); valid && adv.Priority > 0 {
+				return fmt.Sprintf("shutdown: handed over to %s (priority %d)", r.Src, adv.Priority)
+			}
+		case <-timeout.C:
+			return fmt.Sprintf("shutdown: no successor heard within %s", bound)
+		}
+	}
 }
 
 func (in *Instance) publish(reason string) {
