@@ -49,24 +49,6 @@ func TestExplain(t *testing.T) {
 	}
 }
 
-func TestFirstLine(t *testing.T) {
-	long := strings.Repeat("x", 300)
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"one line\n", "one line"},
-		{"\n\n  first\nsecond\n", "first"},
-		{"first\r\nsecond", "first"},
-		{long, long[:200] + "..."},
-		{strings.Repeat("é", 150), strings.Repeat("é", 100) + "..."}, // 2 bytes each: cut on a rune boundary
-		{"bad \xff byte", "bad ? byte"},
-	}
-	for _, tc := range tests {
-		if got := firstLine([]byte(tc.in)); got != tc.want {
-			t.Errorf("firstLine(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestJudgeBody(t *testing.T) {
 	const helloMD5 = "5d41402abc4b2a76b9719d911017c592" // md5("hello")
 	big := make([]byte, maxBody+1)

@@ -18,6 +18,7 @@ import (
 	"vigil/arp"
 	"vigil/checks"
 	"vigil/config"
+	"vigil/script"
 	"vigil/vrrp"
 )
 
@@ -87,7 +88,7 @@ func instanceConfig(ic config.Instance) vrrp.InstanceConfig {
 // removed, and queued notify hooks run. It returns an error when a part
 // cannot start; the others are stopped then too.
 func (d *Daemon) Run(ctx context.Context) error {
-	cred, err := credentialFor(d.cfg.ScriptUser)
+	cred, err := script.Credential(d.cfg.ScriptUser)
 	if err != nil {
 		return err
 	}
@@ -303,9 +304,7 @@ func (s *syncGroups) observe(member string, t vrrp.Transition) {
 	}
 	n := s.notify[name]
 	s.mu.Unlock()
-	for _, f := range forced {
-		s.byName[f.Member].Force(f.State, f.Reason)
-	}
+	s.force(forced)
 	if groupState != nil {
 		s.log.Info("sync group transition", "group", name, "to", groupState.String())
 		if n != nil {
@@ -323,6 +322,12 @@ func (s *syncGroups) observeFault(member string, fault bool) {
 	}
 	forced := s.groups[name].ObserveFault(member, fault)
 	s.mu.Unlock()
+	s.force(forced)
+}
+
+// force delivers a group's orders outside the lock: Force posts to another
+// instance's goroutine, which may be reporting to the group itself.
+func (s *syncGroups) force(forced []vrrp.Forced) {
 	for _, f := range forced {
 		s.byName[f.Member].Force(f.State, f.Reason)
 	}
