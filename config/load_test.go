@@ -177,6 +177,8 @@ func TestWarnings(t *testing.T) {
 			"t.yaml:7:24: warning: services[0].listen: 10.0.0.7 is not a VIP of any vrrp instance; the service answers only where this address exists"},
 		{"all backups", "services:\n  - { name: s, listen: \"0.0.0.0:80\", backends: [{ address: \"10.0.0.1:80\", backup: true }] }\n",
 			"t.yaml:2:48: warning: services[0].backends: every backend is a backup; backups serve only while no primary is up"},
+		{"timeout longer than interval", vrrpHead + "    track: [{check: c}]\nchecks:\n  c: { type: exec, command: [pidof, x], interval: 1s, timeout: 2s }\n",
+			"t.yaml:8:64: warning: checks.c.timeout: 2s is longer than the interval 1s, so a hanging target is probed less often than configured"},
 		{"sync group of one", vrrpHead + "sync_groups: [{ name: G, members: [VI_1] }]\n",
 			"t.yaml:6:35: warning: sync_groups[0].members: a group of one instance changes nothing"},
 	} {

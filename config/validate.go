@@ -502,6 +502,9 @@ func (v *validator) check(p string, ch *Check, named bool) {
 		v.errorf(p+".fall", "must be at least 1")
 	}
 	v.oneOf(p+".initial", ch.Initial, "down", "up")
+	if ch.Interval > 0 && ch.Timeout > ch.Interval {
+		v.warnf(p+".timeout", "%s is longer than the interval %s, so a hanging target is probed less often than configured", ch.Timeout, ch.Interval)
+	}
 	if ch.Interval > 0 && ch.Jitter >= ch.Interval {
 		v.errorf(p+".jitter", "%s must be less than the interval %s", ch.Jitter, ch.Interval)
 	}
@@ -542,6 +545,9 @@ func (v *validator) check(p string, ch *Check, named bool) {
 		}
 		if len(ch.ExpectStatus) == 0 {
 			v.errorf(p+".expect_status", "must list at least one status code")
+		}
+		if ch.Method == "HEAD" && (ch.ExpectBody != "" || ch.ExpectBodyRegex != "" || ch.Digest != "") {
+			v.errorf(p+".method", "a HEAD response has no body, so expect_body, expect_body_regex and digest can never match; use GET")
 		}
 		if ch.ExpectBodyRegex != "" {
 			if _, err := regexp.Compile(ch.ExpectBodyRegex); err != nil {

@@ -164,14 +164,21 @@ func TestLinkDownFaults(t *testing.T) {
 	reach(t, p.cli, vip4, 5*time.Second)
 }
 
-// TestVIPReconciled: a VIP deleted by hand on the master comes back.
+// TestVIPReconciled: a VIP deleted by hand on the master comes back, with
+// its label.
 func TestVIPReconciled(t *testing.T) {
 	p := newPair(t)
-	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")))
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", `"10.0.0.100/24 label eth0:vip"`, "")))
 	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	if out := p.lb1.MustExec("ip", "-o", "addr", "show", "label", "eth0:vip"); !strings.Contains(out, "10.0.0.100/24") {
+		t.Errorf("VIP without its label: %q", out)
+	}
 	p.lb1.MustExec("ip", "addr", "del", "10.0.0.100/24", "dev", "eth0")
 	lab.WaitFor(t, 10*time.Second, "the VIP to come back", func() (bool, string) { return hasAddr(p.lb1, vip4), "" })
 	lb1.waitLog("VIPs missing on master", time.Second)
+	if out := p.lb1.MustExec("ip", "-o", "addr", "show", "label", "eth0:vip"); !strings.Contains(out, "10.0.0.100/24") {
+		t.Errorf("VIP came back without its label: %q", out)
+	}
 	if got := lb1.transitions(); len(got) != 2 {
 		t.Errorf("reconcile caused transitions: %v", got)
 	}
@@ -284,4 +291,35 @@ func TestTrackedInterface(t *testing.T) {
 	lb1.waitLog("priority changed", time.Second)
 	lb1h.MustExec("ip", "link", "set", "eth1", "up")
 	waitOwner(t, vip4, lb1h, nodes, 5*time.Second)
+}
+
+// TestSyncGroupMovesTogether: VI_2 faults when its tracked uplink goes down;
+// its sync group takes VI_1 along, so both VIPs move to lb2 together and
+// come back together.
+func TestSyncGroupMovesTogether(t *testing.T) {
+	l := lab.New(t)
+	lan := l.AddNet("lan", lanPrefix)
+	uplink := l.AddNet("uplink", netip.MustParsePrefix("10.1.0.0/24"))
+	lb1h, lb2h := l.AddHost("lb1", lan, uplink), l.AddHost("lb2", lan, uplink)
+	nodes := []*lab.Host{lb1h, lb2h}
+	vip1, vip2 := vip4, netip.MustParseAddr("10.0.0.101")
+	cfg := func(node string, prio int) string {
+		return nodeConfig(node,
+			instanceYAML("VI_1", 51, prio, "100ms", "10.0.0.100/24", ""),
+			instanceYAML("VI_2", 52, prio, "100ms", "10.0.0.101/24", "    track: [{ interface: eth1, weight: 0 }]\n")) +
+			"sync_groups: [{ name: G1, members: [VI_1, VI_2] }]\n"
+	}
+	lb1 := startVigil(t, lb1h, cfg("lb1", 150))
+	startVigil(t, lb2h, cfg("lb2", 100))
+	waitOwner(t, vip1, lb1h, nodes, 10*time.Second)
+	waitOwner(t, vip2, lb1h, nodes, 10*time.Second)
+
+	lb1h.MustExec("ip", "link", "set", "eth1", "down")
+	waitOwner(t, vip2, lb2h, nodes, 5*time.Second)
+	waitOwner(t, vip1, lb2h, nodes, 5*time.Second) // only the group moves VI_1
+	lb1.waitLog("sync group transition", time.Second)
+
+	lb1h.MustExec("ip", "link", "set", "eth1", "up")
+	waitOwner(t, vip1, lb1h, nodes, 5*time.Second)
+	waitOwner(t, vip2, lb1h, nodes, 5*time.Second)
 }
