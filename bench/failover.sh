@@ -7,5 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v keepalived >/dev/null || { apt-get update -qq && apt-get install -y -qq keepalived >/dev/null; }
-systemctl stop keepalived 2>/dev/null || true
 VIGIL_BENCH=1 go test -count=1 -timeout 30m -run TestFailoverBench -v ./bench/failover/ | grep -vE '^(=== RUN|--- PASS|PASS$|ok )'

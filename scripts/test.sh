@@ -20,10 +20,8 @@ if ((${#need[@]})); then
 		echo "== not root: cannot install ${need[*]}; tests that need them will skip"
 	fi
 fi
-# keepalived's package starts a service with the default config; tests run
-# their own keepalived in namespaces and must not race a system one.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop keepalived 2>/dev/null || true; fi
-pkill -x keepalived 2>/dev/null || true
+# A keepalived already running on this machine is left alone: the tests run
+# their own in network namespaces, where the machine's cannot interfere.
 
 echo "== gofmt"
 unformatted=$(gofmt -l .)

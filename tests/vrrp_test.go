@@ -106,9 +106,12 @@ func TestFailover(t *testing.T) {
 // not take the VIP back from a live master, and must not keep a stale copy.
 func TestNopreempt(t *testing.T) {
 	p := newPair(t)
+	// Without preemption whoever comes up first keeps the VIP, so lb1 goes
+	// first and lb2 joins once lb1 is master.
 	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "    preempt: false\n")))
-	startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "    preempt: false\n")))
 	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "    preempt: false\n")))
+	lb2.waitLog("to=BACKUP", 5*time.Second)
 
 	lb1.proc.Kill()
 	lab.WaitFor(t, 5*time.Second, "lb2 to take the VIP", func() (bool, string) { return hasAddr(p.lb2, vip4), "" })
@@ -322,4 +325,32 @@ func TestSyncGroupMovesTogether(t *testing.T) {
 	lb1h.MustExec("ip", "link", "set", "eth1", "up")
 	waitOwner(t, vip1, lb1h, nodes, 5*time.Second)
 	waitOwner(t, vip2, lb1h, nodes, 5*time.Second)
+}
+
+// TestRestartAdoptsVIPs: a master killed and restarted before its backup
+// notices keeps its VIP the whole time; the backup never takes over.
+func TestRestartAdoptsVIPs(t *testing.T) {
+	p := newPair(t)
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "1s", "10.0.0.100/24", "")))
+	lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "1s", "10.0.0.100/24", "")))
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	lb1.waitLog("to=MASTER", time.Second)
+
+	lb1.proc.Kill()
+	lb1.proc.Wait(5 * time.Second)
+	lb1.restart()
+	lb1.waitLog("adopting VIPs already on the interface", 5*time.Second)
+	lab.WaitFor(t, 5*time.Second, "restarted lb1 to claim master", func() (bool, string) {
+		return slices.Equal(lb1.transitions(), []string{"INIT>BACKUP", "BACKUP>MASTER"}), fmt.Sprint(lb1.transitions())
+	})
+	// lb2's Master_Down_Interval (3.6s) has passed since lb1's last advert
+	// before the kill; had lb1 stayed silent, lb2 would have taken over.
+	time.Sleep(4 * time.Second)
+	if got := lb2.transitions(); !slices.Equal(got, []string{"INIT>BACKUP"}) {
+		t.Errorf("lb2 transitions %v: the restart moved the VIP", got)
+	}
+	if strings.Contains(lb1.proc.Output(), "VIPs removed") {
+		t.Errorf("the restarted master removed its VIPs:\n%s", lb1.proc.Output())
+	}
+	waitOwner(t, vip4, p.lb1, p.nodes, time.Second)
 }

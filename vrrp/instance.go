@@ -306,6 +306,17 @@ func (in *Instance) Run(ctx context.Context) error {
 
 	reconcile := time.NewTicker(in.cfg.Reconcile)
 	defer reconcile.Stop()
+	var adoptWindow <-chan time.Time
+	if in.adopted {
+		// VIPs on the interface at start mean we were master a moment ago
+		// (a crash or kill -9 and a quick restart). If no master speaks up
+		// within one interval, nobody took over: claim the role at once, so
+		// the backups' timers are reset before they fire and the VIP never
+		// moves. If a master does speak, handle drops the stale VIPs.
+		t := time.NewTimer(in.cfg.AdvertInterval)
+		defer t.Stop()
+		adoptWindow = t.C
+	}
 	for {
 		var refresh <-chan time.Time
 		if in.refresh != nil {
@@ -330,6 +341,10 @@ func (in *Instance) Run(ctx context.Context) error {
 			}
 		case fn := <-in.inbox:
 			fn()
+		case <-adoptWindow:
+			if in.adopted && in.machine.State() == Backup {
+				in.apply(in.machine.Step(ForceState{State: Master, Reason: "no other master heard for one interval after restart: keeping the VIPs found on the interface"}))
+			}
 		case <-reconcile.C:
 			in.reconcile()
 		case <-refresh:
