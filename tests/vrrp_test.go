@@ -52,6 +52,17 @@ func nodeConfig(node string, instances ...string) string {
 	return fmt.Sprintf("node: %s\napi: { listen: \"\" }\nvrrp:\n%s", node, strings.Join(instances, ""))
 }
 
+// startBackup starts a node once master is master, so tests that check the
+// exact transitions of the backup do not depend on which process the
+// kernel happened to start first.
+func startBackup(t *testing.T, master *node, h *lab.Host, cfg string) *node {
+	t.Helper()
+	master.waitLog("to=MASTER", 10*time.Second)
+	n := startVigil(t, h, cfg)
+	n.waitLog("to=BACKUP", 5*time.Second)
+	return n
+}
+
 // TestFailover runs two vigil nodes over multicast and again over unicast:
 // the higher priority owns the VIP, clients follow it through a crash
 // (GARP), and the old master preempts back on restart.
@@ -66,7 +77,7 @@ func TestFailover(t *testing.T) {
 				return fmt.Sprintf("    unicast_source: %s\n    unicast_peers: [%s]\n", self.Addr(p.lan), peer.Addr(p.lan))
 			}
 			lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", extra(p.lb1, p.lb2))))
-			lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", extra(p.lb2, p.lb1))))
+			lb2 := startBackup(t, lb1, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", extra(p.lb2, p.lb1))))
 
 			waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
 			reach(t, p.cli, vip4, 5*time.Second)
@@ -255,8 +266,8 @@ func TestSplitBrainHeals(t *testing.T) {
 		t.Skip("needs nft (apt-get install nftables)")
 	}
 	p := newPair(t)
-	startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")))
-	lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "")))
+	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")))
+	lb2 := startBackup(t, lb1, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "")))
 	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
 
 	p.lb2.MustExec("nft", "add table inet vigiltest; add chain inet vigiltest in { type filter hook input priority 0; }; add rule inet vigiltest in meta l4proto 112 drop")
@@ -332,9 +343,8 @@ func TestSyncGroupMovesTogether(t *testing.T) {
 func TestRestartAdoptsVIPs(t *testing.T) {
 	p := newPair(t)
 	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "1s", "10.0.0.100/24", "")))
-	lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "1s", "10.0.0.100/24", "")))
+	lb2 := startBackup(t, lb1, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "1s", "10.0.0.100/24", "")))
 	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
-	lb1.waitLog("to=MASTER", time.Second)
 
 	lb1.proc.Kill()
 	lb1.proc.Wait(5 * time.Second)
