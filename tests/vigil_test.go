@@ -26,7 +26,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	vigilBin = filepath.Join(dir, "vigil")
-	build := exec.Command("go", "build", "-o", vigilBin, "vigil")
+	// Built with the race detector: the runner's goroutines (timers, reader,
+	// hooks) only ever run for real here, so this is where a race would show.
+	build := exec.Command("go", "build", "-race", "-o", vigilBin, "vigil")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building vigil:", err)
@@ -59,7 +61,15 @@ func startVigil(t *testing.T, h *lab.Host, cfg string) *node {
 
 func (n *node) start() {
 	n.t.Helper()
-	n.proc = n.host.Start(vigilBin, "run", "-c", n.conf)
+	p := n.host.Start(vigilBin, "run", "-c", n.conf)
+	n.proc = p
+	n.t.Cleanup(func() {
+		p.Kill() // runs before the lab's teardown (cleanups are LIFO)
+		p.Wait(5 * time.Second)
+		if strings.Contains(p.Output(), "DATA RACE") {
+			n.t.Errorf("%s: the race detector fired:\n%s", n.host.Name, p.Output())
+		}
+	})
 }
 
 // restart starts the same config again after the process ended.
