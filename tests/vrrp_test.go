@@ -364,3 +364,21 @@ func TestRestartAdoptsVIPs(t *testing.T) {
 	}
 	waitOwner(t, vip4, p.lb1, p.nodes, time.Second)
 }
+
+// TestGARPRefresh: with garp.refresh set the master re-announces while it
+// stays master, so a client whose ARP entry went wrong is corrected without
+// any failover (keepalived's garp_master_refresh).
+func TestGARPRefresh(t *testing.T) {
+	p := newPair(t)
+	cfg := nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", ""))
+	cfg = strings.Replace(cfg, "garp: { delay: 0s, repeat: 2 }", "garp: { delay: 0s, repeat: 2, refresh: 300ms }", 1)
+	startVigil(t, p.lb1, cfg)
+	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	reach(t, p.cli, vip4, 5*time.Second)
+	p.cli.MustExec("ip", "neigh", "replace", vip4.String(), "lladdr", "02:00:00:00:00:99", "dev", "eth0", "nud", "stale")
+	want := macOf(t, p.lb1, "eth0")
+	lab.WaitFor(t, 5*time.Second, "a refresh to correct the client's ARP entry", func() (bool, string) {
+		mac := neighMAC(p.cli, vip4)
+		return mac == want, "client has " + mac
+	})
+}
