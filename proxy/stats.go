@@ -1,0 +1,142 @@
+package proxy
+
+import "time"
+
+// ServiceStats is a snapshot of one service, for metrics and the status API.
+// Counters only grow (for the life of the Service); the others are gauges.
+// "In" is what clients sent (and the proxy forwarded to backends), "out" is
+// what reached clients, as in HAProxy's bin/bout.
+type ServiceStats struct {
+	// Name is the service name.
+	Name string
+	// Protocol is tcp or udp.
+	Protocol string
+	// Listening is true while the listener is bound.
+	Listening bool
+	// Up and Reason are what Health reports.
+	Up     bool
+	Reason string
+	// Active is the number of client connections open now (tcp: from accept
+	// to close, queued ones included) or of UDP sessions.
+	Active int
+	// Total counts client connections accepted (tcp) or UDP sessions opened.
+	Total uint64
+	// BytesIn and BytesOut count payload bytes, live connections included.
+	BytesIn, BytesOut uint64
+	// Retries counts failed backend connects that were retried on another backend.
+	Retries uint64
+	// ConnectErrors counts failed backend connects, retried or not.
+	ConnectErrors uint64
+	// NoBackend counts connections closed because no backend was up.
+	NoBackend uint64
+	// Queued is the number of connections waiting for a backend slot now.
+	Queued int
+	// QueueTimeouts counts connections closed after waiting Timeouts.Queue.
+	QueueTimeouts uint64
+	// QueueOverflows counts connections closed because the queue was full
+	// (or, for UDP, datagrams that found every backend at max_conn).
+	QueueOverflows uint64
+	// Timeouts counts connections closed by the client or server inactivity timeout.
+	Timeouts uint64
+	// ProxyErrors counts clients closed for a missing or bad PROXY header.
+	ProxyErrors uint64
+	// Dropped counts UDP datagrams dropped (no backend, session limit, send error).
+	Dropped uint64
+	// SessionLimit counts UDP datagrams dropped because the session table was full.
+	SessionLimit uint64
+	// Backends are in config order.
+	Backends []BackendStats
+}
+
+// BackendStats is a snapshot of one backend of a service. There is no
+// per-backend queue: waiting connections queue per service and take the
+// first slot that frees on any usable backend.
+type BackendStats struct {
+	// Address is the backend address as configured.
+	Address string
+	// Up is the last health verdict, Reason its explanation.
+	Up     bool
+	Reason string
+	// Backup marks a backup server.
+	Backup bool
+	// Weight is the configured weight.
+	Weight int
+	// EffectiveWeight is the weight now, in the same units, after slowstart
+	// (rounded up); 0 while down.
+	EffectiveWeight int
+	// MaxConn is the configured limit (0: none).
+	MaxConn int
+	// Active is the number of connections or UDP sessions on it now.
+	Active int
+	// Total counts connections (or UDP sessions) established to it.
+	Total uint64
+	// BytesIn and BytesOut count payload bytes, live connections included.
+	BytesIn, BytesOut uint64
+	// Retries counts failed connects to it that were retried elsewhere.
+	Retries uint64
+	// ConnectErrors counts failed connects to it.
+	ConnectErrors uint64
+}
+
+// Stats returns a snapshot of the service and its backends.
+func (s *Service) Stats() ServiceStats {
+	up, reason := s.Health()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ServiceStats{
+		Name:           s.cfg.Name,
+		Protocol:       s.cfg.Protocol,
+		Listening:      s.listening,
+		Up:             up,
+		Reason:         reason,
+		Active:         s.st.active,
+		Total:          s.st.total,
+		BytesIn:        s.st.bytesIn,
+		BytesOut:       s.st.bytesOut,
+		Retries:        s.st.retries,
+		ConnectErrors:  s.st.connectErrors,
+		NoBackend:      s.st.noBackend,
+		Queued:         s.queue.Len(),
+		QueueTimeouts:  s.st.queueTimeouts,
+		QueueOverflows: s.st.queueOverflows,
+		Timeouts:       s.st.timeouts,
+		ProxyErrors:    s.st.proxyErrors,
+		Dropped:        s.st.dropped,
+		SessionLimit:   s.st.sessionLimit,
+	}
+	idx := make(map[*backend]int, len(s.backends))
+	now := time.Now()
+	for i, b := range s.backends {
+		idx[b] = i
+		st.Backends = append(st.Backends, BackendStats{
+			Address:         b.cfg.Address,
+			Up:              b.up,
+			Reason:          b.reason,
+			Backup:          b.cfg.Backup,
+			Weight:          b.cfg.Weight,
+			EffectiveWeight: (s.weight(b, now) + weightScale - 1) / weightScale,
+			MaxConn:         b.cfg.MaxConn,
+			Active:          b.active,
+			Total:           b.total,
+			BytesIn:         b.st.bytesIn,
+			BytesOut:        b.st.bytesOut,
+			Retries:         b.st.retries,
+			ConnectErrors:   b.st.connectErrors,
+		})
+	}
+	// Live connections' bytes are in their own counters until they end.
+	add := func(b *backend, in, out int64) {
+		st.BytesIn += uint64(in)
+		st.BytesOut += uint64(out)
+		bs := &st.Backends[idx[b]]
+		bs.BytesIn += uint64(in)
+		bs.BytesOut += uint64(out)
+	}
+	for t := range s.tunnels {
+		add(t.b, t.c2s.written.Load(), t.s2c.written.Load())
+	}
+	for _, u := range s.sessions {
+		add(u.b, u.in.Load(), u.out.Load())
+	}
+	return st
+}

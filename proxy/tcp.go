@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"vigil/proxy/proxyproto"
+)
+
+// proxyHeaderBuf is the read buffer for an incoming PROXY header: a v1
+// header is at most 107 bytes and proxyproto accepts v2 headers up to
+// 16+2048 bytes; client bytes read past the header are forwarded.
+const proxyHeaderBuf = 4096
+
+// runTCP is Run for protocol tcp.
+func (s *Service) runTCP(ctx context.Context) error {
+	ln, _, err := s.listen(ctx, "tcp", s.cfg.Listen.String())
+	if err != nil {
+		s.setListening(nil, err.Error())
+		return fmt.Errorf("service %s: listen on %s: %w", s.cfg.Name, s.cfg.Listen, err)
+	}
+	s.setListening(ln.Addr(), "")
+	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", "tcp")
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	// The service's max_conn is a semaphore taken before Accept, not after:
+	// over the limit the kernel's backlog fills and clients wait (or retry
+	// SYNs), instead of being accepted and closed at once.
+	var sem chan struct{}
+	if s.cfg.MaxConn > 0 {
+		sem = make(chan struct{}, s.cfg.MaxConn)
+	}
+	var wg sync.WaitGroup
+	backoff := time.Duration(0)
+	for {
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			if sem != nil {
+				<-sem
+			}
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				break
+			}
+			// Out of file descriptors and the like: wait for connections to
+			// end instead of spinning on Accept (net/http does the same).
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed, backing off", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		wg.Go(func() {
+			if sem != nil {
+				defer func() { <-sem }()
+			}
+			s.serveConn(ctx, c.(*net.TCPConn))
+		})
+	}
+	ln.Close()
+	s.setListening(nil, "stopped")
+	s.log.Info("stopped accepting, draining", "drain", s.Drain)
+	s.drainTCP()
+	wg.Wait()
+	return nil
+}
+
+// drainTCP waits up to s.Drain for established connections to end, then
+// closes the rest. Run's context has ended, so no new tunnel registers.
+func (s *Service) drainTCP() {
+	timer := time.NewTimer(s.Drain)
+	defer timer.Stop()
+	s.mu.Lock()
+	s.stopping = true
+	if len(s.tunnels) > 0 {
+		s.idle = make(chan struct{})
+		idle := s.idle
+		s.mu.Unlock()
+		select {
+		case <-idle:
+		case <-timer.C:
+		}
+		s.mu.Lock()
+	}
+	s.idle = nil
+	left := make([]*tunnel, 0, len(s.tunnels))
+	for t := range s.tunnels {
+		left = append(left, t)
+	}
+	s.mu.Unlock()
+	if len(left) > 0 {
+		s.log.Info("drain period over, closing connections", "count", len(left))
+	}
+	for _, t := range left {
+		t.abort("service stopped")
+	}
+}
+
+// serveConn handles one client connection from accept to close.
+func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
+	s.mu.Lock()
+	s.st.active++
+	s.st.total++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.st.active--
+		s.mu.Unlock()
+	}()
+
+	client, local := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	log := s.log.With("client", client.String())
+	var early []byte // client bytes read together with its PROXY header
+	if s.cfg.ProxyProtocol.Accept {
+		h, rest, err := s.readProxyHeader(ctx, c)
+		if err != nil {
+			s.mu.Lock()
+			s.st.proxyErrors++
+			s.mu.Unlock()
+			log.Debug("closing client: bad PROXY header", "err", err)
+			c.Close()
+			return
+		}
+		// LOCAL is the sender's own connection (a health check): it
+		// carries no client, so the real peer stays the client.
+		if h.Command == proxyproto.Proxy && h.Source.IsValid() {
+			client = unmap(h.Source)
+			local = unmap(h.Destination)
+			log = s.log.With("client", client.String())
+		}
+		early = rest
+	}
+
+	var key []byte
+	if s.hashSource {
+		key = client.Addr().AsSlice()
+	}
+	stopClose := context.AfterFunc(ctx, func() { c.Close() })
+	b, sc, err := s.connect(ctx, "tcp", key, true)
+	if !stopClose() || err != nil {
+		if err == nil {
+			sc.Close()
+			s.release(b)
+		}
+		log.Debug("closing client: no backend connection", "err", err)
+		c.Close()
+		return
+	}
+	server := sc.(*net.TCPConn)
+	log = log.With("backend", b.cfg.Address)
+
+	if s.cfg.ProxyProtocol.Send != "" {
+		hdr, err := s.proxyHeader(client, local)
+		if err != nil {
+			log.Warn("closing client: cannot build PROXY header", "err", err)
+			s.closeBoth(c, server, b)
+			return
+		}
+		early = append(hdr, early...)
+	}
+	t := s.newTunnel(c, server, b)
+	if len(early) > 0 {
+		if _, err := server.Write(early); err != nil {
+			log.Debug("closing client: write to backend failed", "err", err)
+			s.closeBoth(c, server, b)
+			return
+		}
+	}
+	if !s.register(ctx, t) {
+		log.Debug("closing client: service stopping or backend shut down")
+		s.closeBoth(c, server, b)
+		return
+	}
+	log.Debug("connected")
+	t.run()
+	s.unregister(t)
+	log.Debug("closed", "reason", t.why(), "in", t.c2s.written.Load(), "out", t.s2c.written.Load())
+}
+
+// closeBoth ends a connection that never became a tunnel.
+func (s *Service) closeBoth(client, server net.Conn, b *backend) {
+	client.Close()
+	server.Close()
+	s.release(b)
+}
+
+// register adds an established tunnel to the set that drain and
+// shutdown_sessions close. It refuses when the service is stopping or
+// the backend went down (with shutdown_sessions) between connect and now,
+// since nobody would close the tunnel later.
+func (s *Service) register(ctx context.Context, t *tunnel) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil || s.stopping || (!t.b.up && s.cfg.OnDown == "shutdown_sessions") {
+		return false
+	}
+	s.tunnels[t] = struct{}{}
+	t.b.total++
+	return true
+}
+
+// unregister removes a finished tunnel, adds its bytes to the totals and
+// frees its backend slot.
+func (s *Service) unregister(t *tunnel) {
+	in, out := uint64(t.c2s.written.Load()), uint64(t.s2c.written.Load())
+	s.mu.Lock()
+	delete(s.tunnels, t)
+	s.st.bytesIn += in
+	s.st.bytesOut += out
+	t.b.st.bytesIn += in
+	t.b.st.bytesOut += out
+	if t.timedOut {
+		s.st.timeouts++
+	}
+	if len(s.tunnels) == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+	t.b.active--
+	s.dispatchLocked()
+	s.mu.Unlock()
+}
+
+// readProxyHeader reads the client's PROXY header (v1 or v2) within the
+// client timeout. It returns the header and any client bytes read past it,
+// which must reach the backend first.
+func (s *Service) readProxyHeader(ctx context.Context, c *net.TCPConn) (proxyproto.Header, []byte, error) {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if t := s.cfg.Timeouts.Client.D(); t > 0 {
+		c.SetReadDeadline(time.Now().Add(t))
+		defer c.SetReadDeadline(time.Time{})
+	}
+	br := bufio.NewReaderSize(c, proxyHeaderBuf)
+	h, err := proxyproto.Read(br)
+	if err != nil {
+		return h, nil, fmt.Errorf("read PROXY header: %w", err)
+	}
+	var rest []byte
+	if n := br.Buffered(); n > 0 {
+		p, _ := br.Peek(n)
+		rest = append([]byte(nil), p...)
+	}
+	return h, rest, nil
+}
+
+// proxyHeader builds the PROXY header sent to a backend, carrying the
+// client's address (from its own PROXY header when accepted) and the
+// service address it connected to.
+func (s *Service) proxyHeader(client, local netip.AddrPort) ([]byte, error) {
+	v := 1
+	if s.cfg.ProxyProtocol.Send == "v2" {
+		v = 2
+	}
+	h := proxyproto.Header{Version: v, Command: proxyproto.Proxy, Source: client, Destination: local, Protocol: proxyproto.TCP}
+	b, err := h.AppendTo(nil)
+	if err != nil {
+		return nil, fmt.Errorf("PROXY v%d header for %s -> %s: %w", v, client, local, err)
+	}
+	return b, nil
+}
+
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
