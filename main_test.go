@@ -104,16 +104,21 @@ func TestHelpAndUsage(t *testing.T) {
 	}
 }
 
-// TestRunRefusesUnbuiltParts: a config with services must not start VRRP
-// alone; vigil says which part is missing and exits 1.
+// TestRunRefusesUnbuiltParts: a config using a part not built yet must not
+// start the rest alone; vigil says which part is missing and exits 1.
 func TestRunRefusesUnbuiltParts(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "svc.yaml")
-	os.WriteFile(file, []byte("services:\n  - { name: web, listen: \"0.0.0.0:80\", backends: [10.0.0.1:80] }\n"), 0o644)
-	code, _, errOut := runArgs("run", "-c", file)
-	if code != 1 || !strings.Contains(errOut, "services (1) need the proxy and LVS modes, which this build does not have yet") {
-		t.Errorf("exit %d, stderr %q", code, errOut)
+	for text, want := range map[string]string{
+		"services:\n  - { name: web, protocol: http, listen: \"0.0.0.0:80\", backends: [10.0.0.1:80] }\n": "service web: protocol: http needs the L7 proxy, which this build does not have yet",
+		"services:\n  - { name: ipvs, mode: lvs, listen: \"10.0.0.1:80\", backends: [10.0.0.2:80] }\n":    "service ipvs: mode: lvs needs IPVS support, which this build does not have yet",
+	} {
+		os.WriteFile(file, []byte(text), 0o644)
+		code, _, errOut := runArgs("run", "-c", file)
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, stderr %q, want %q", code, errOut, want)
+		}
 	}
-	code, _, errOut = runArgs("run", "-c", "/nonexistent.yaml")
+	code, _, errOut := runArgs("run", "-c", "/nonexistent.yaml")
 	if code != 1 || !strings.Contains(errOut, "no such file") {
 		t.Errorf("missing file: exit %d, stderr %q", code, errOut)
 	}

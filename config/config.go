@@ -287,9 +287,9 @@ type Service struct {
 	// Hysteresis keeps the service up until up backends drop below Quorum-Hysteresis,
 	// and down until they reach Quorum+Hysteresis.
 	Hysteresis int `yaml:"hysteresis"`
-	// QuorumUp runs when the service gains quorum.
+	// QuorumUp runs when the service gains quorum, with arguments NAME UP.
 	QuorumUp string `yaml:"quorum_up"`
-	// QuorumDown runs when the service loses quorum.
+	// QuorumDown runs when the service loses quorum, with arguments NAME DOWN.
 	QuorumDown string `yaml:"quorum_down"`
 
 	// LVS holds the mode: lvs settings.

@@ -18,6 +18,7 @@ import (
 	"vigil/arp"
 	"vigil/checks"
 	"vigil/config"
+	"vigil/proxy"
 	"vigil/script"
 	"vigil/vrrp"
 )
@@ -28,17 +29,15 @@ type Daemon struct {
 	log       *slog.Logger
 	instances []*vrrp.Instance
 	byName    map[string]*vrrp.Instance
+	services  map[string]*proxy.Service
 }
 
 // New checks that this build can run everything the config asks for and
 // prepares the daemon. Parts not built yet are refused by name rather than
 // silently skipped: running half a config is worse than not starting.
 func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
-	if len(cfg.Services) > 0 {
-		return nil, fmt.Errorf("%s: services (%d) need the proxy and LVS modes, which this build does not have yet; remove the services: section to run VRRP only", cfg.File, len(cfg.Services))
-	}
-	if len(cfg.VRRP) == 0 {
-		return nil, fmt.Errorf("%s: nothing to run: no vrrp instances", cfg.File)
+	if len(cfg.VRRP) == 0 && len(cfg.Services) == 0 {
+		return nil, fmt.Errorf("%s: nothing to run: no vrrp instances and no services", cfg.File)
 	}
 	if cfg.LVS.Sync != nil {
 		return nil, fmt.Errorf("%s: lvs.sync needs LVS mode, which this build does not have yet", cfg.File)
@@ -46,7 +45,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if len(cfg.Alerts.Webhooks) > 0 || cfg.Alerts.Email != nil {
 		return nil, fmt.Errorf("%s: alerts are not built yet; remove the alerts: section", cfg.File)
 	}
-	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}}
+	services, err := buildServices(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}, services: services}
 	for _, ic := range cfg.VRRP {
 		in, err := vrrp.NewInstance(instanceConfig(ic), vrrp.Hooks{}, log)
 		if err != nil {
@@ -124,6 +127,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		groups.setNotifier(g.Name, notifierFor(g.Notify, 10*time.Second))
 	}
 
+	health := map[string]*serviceHealth{}
+	for name, s := range d.services {
+		health[name] = &serviceHealth{s: s}
+	}
 	for i, ic := range d.cfg.VRRP {
 		in := d.instances[i]
 		notify := notifierFor(ic.Notify, ic.NotifyTimeout.D())
@@ -159,6 +166,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 						}
 					}
 				}()
+			case t.Service != "":
+				trackService(health[t.Service], in, t.Service, t.Weight)
 			case t.Interface != "":
 				name, weight := "interface "+t.Interface, t.Weight
 				links.Subscribe(t.Interface, func(up bool) {
@@ -172,7 +181,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 
-	errs := make(chan error, len(d.instances)+2)
+	for i, ic := range d.cfg.VRRP {
+		for _, sc := range autoTracked(ic, d.cfg.Services) {
+			trackService(health[sc.Name], d.instances[i], sc.Name, ic.AutoTrack.Weight)
+		}
+	}
+	for _, sc := range d.cfg.Services {
+		gateBackends(ctx, &bg, engine, sc, d.services[sc.Name])
+		quorumHooks(health[sc.Name], sc.Name, notifierFor(sc.QuorumUp, 10*time.Second), notifierFor(sc.QuorumDown, 10*time.Second))
+		health[sc.Name].run(ctx, &bg)
+	}
+
+	errs := make(chan error, len(d.instances)+len(d.services)+2)
 	var parts sync.WaitGroup
 	start := func(name string, fn func(context.Context) error) {
 		parts.Add(1)
@@ -189,7 +209,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, in := range d.instances {
 		start("vrrp "+in.Name(), in.Run)
 	}
-	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "config", d.cfg.File)
+	for name, s := range d.services {
+		start("service "+name, s.Run)
+	}
+	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "services", len(d.services), "config", d.cfg.File)
 	parts.Wait()
 	close(errs)
 	var all []error

@@ -152,3 +152,12 @@ func reach(t *testing.T, client *lab.Host, addr netip.Addr, timeout time.Duratio
 func splitLines(s string) []string { return strings.Split(s, "\n") }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// lookNft finds nft for tests that cut paths with nftables.
+func lookNft() (string, error) {
+	p, err := exec.LookPath("nft")
+	if err != nil {
+		return "", fmt.Errorf("needs nft (apt-get install nftables)")
+	}
+	return p, nil
+}

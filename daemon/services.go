@@ -1,0 +1,155 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"vigil/checks"
+	"vigil/config"
+	"vigil/proxy"
+	"vigil/vrrp"
+)
+
+// buildServices makes the proxy services of the config. Parts not built yet
+// (L7 http, lvs mode) are refused by name.
+func buildServices(cfg *config.Config, log *slog.Logger) (map[string]*proxy.Service, error) {
+	out := map[string]*proxy.Service{}
+	for _, sc := range cfg.Services {
+		switch {
+		case sc.Mode == "lvs":
+			return nil, fmt.Errorf("%s: service %s: mode: lvs needs IPVS support, which this build does not have yet", cfg.File, sc.Name)
+		case sc.Protocol == "http":
+			return nil, fmt.Errorf("%s: service %s: protocol: http needs the L7 proxy, which this build does not have yet; protocol: tcp serves HTTP at L4", cfg.File, sc.Name)
+		}
+		s, err := proxy.NewService(sc, log) // it names itself in its log lines
+		if err != nil {
+			return nil, fmt.Errorf("%s: service %s: %w", cfg.File, sc.Name, err)
+		}
+		out[sc.Name] = s
+	}
+	return out, nil
+}
+
+// gateBackends feeds each backend's health check into its service: one
+// watch per backend, shared with any other consumer of the same target.
+func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine, sc config.Service, s *proxy.Service) {
+	if sc.Check == nil {
+		return // no check: backends count as up (HAProxy without "check")
+	}
+	for _, b := range sc.Backends {
+		w := engine.Watch(sc.Name+"/"+b.Address, checks.Target{Check: *sc.Check, Address: b.Address})
+		addr := b.Address
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer w.Close()
+			for {
+				select {
+				case ev, ok := <-w.Events():
+					if !ok {
+						return
+					}
+					s.SetBackendUp(addr, ev.Up, ev.Reason)
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+}
+
+// serviceHealth fans one service's health out to every consumer (VRRP
+// tracks, quorum hooks): the service signals changes on a single coalescing
+// channel, which only one reader may drain.
+type serviceHealth struct {
+	s    *proxy.Service
+	subs []func(up bool, why string)
+}
+
+// subscribe registers fn; it is called with the current health when the
+// fan-out starts and on every change after.
+func (h *serviceHealth) subscribe(fn func(up bool, why string)) { h.subs = append(h.subs, fn) }
+
+func (h *serviceHealth) run(ctx context.Context, wg *sync.WaitGroup) {
+	if len(h.subs) == 0 {
+		return
+	}
+	notify := func() {
+		up, why := h.s.Health()
+		for _, fn := range h.subs {
+			fn(up, why)
+		}
+	}
+	notify()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-h.s.HealthChanges():
+				notify()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// trackService makes an instance follow a service's own health on this
+// node: while the node cannot serve it, the instance's priority drops (or it
+// faults, weight 0) so a healthy peer takes the VIP.
+func trackService(h *serviceHealth, in *vrrp.Instance, name string, weight int) {
+	track := "service " + name
+	h.subscribe(func(up bool, why string) { in.SetTrack(track, weight, !up, why) })
+}
+
+// autoTracked lists the services an instance tracks without being told: the
+// ones listening on its VIPs that no explicit track already names.
+func autoTracked(ic config.Instance, services []config.Service) []config.Service {
+	if !ic.AutoTrack.Services {
+		return nil
+	}
+	explicit := map[string]bool{}
+	for _, t := range ic.Track {
+		if t.Service != "" {
+			explicit[t.Service] = true
+		}
+	}
+	var out []config.Service
+	for _, sc := range services {
+		if explicit[sc.Name] || !sc.Listen.IsValid() {
+			continue
+		}
+		for _, v := range ic.VIPs {
+			if v.Address.Addr() == sc.Listen.Addr() {
+				out = append(out, sc)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// quorumHooks runs a service's quorum_up / quorum_down programs
+// (keepalived's virtual_server hooks) when this node's view of the service
+// crosses its quorum. Only changes are reported, not the first state.
+func quorumHooks(h *serviceHealth, name string, up, down *Notifier) {
+	if up == nil && down == nil {
+		return
+	}
+	first, last := true, false
+	h.subscribe(func(now bool, _ string) {
+		if first || now == last {
+			first, last = false, now
+			return
+		}
+		last = now
+		if now && up != nil {
+			up.Notify(name, "UP")
+		} else if !now && down != nil {
+			down.Notify(name, "DOWN")
+		}
+	})
+}
