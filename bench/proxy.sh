@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Proxy throughput and latency, vigil against HAProxy, side by side (root).
+#   sudo ./bench/proxy.sh            # 3 interleaved runs of 10s each
+#   RUNS=5 SECONDS_PER_RUN=10 ./bench/proxy.sh
+# Loopback, one nginx backend, wrk -t2 -c64. Prints medians of req/s, p50,
+# p99 for: wrk straight to nginx, vigil tcp, HAProxy tcp; ratios to direct
+# and to HAProxy; and RSS of vigil and HAProxy idle and at 1000 connections.
+set -euo pipefail
+ulimit -n 65536 2>/dev/null || true
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DUR=${SECONDS_PER_RUN:-10}
+need=()
+for p in nginx:nginx-light haproxy:haproxy wrk:wrk; do command -v "${p%%:*}" >/dev/null || need+=("${p#*:}"); done
+if ((${#need[@]})); then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+
+go build -o "$work/vigil" .
+
+# The backend: nginx answering a small body, keep-alive, as REFERENCE.md measured.
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:18080 reuseport;
+        location / { return 200 "hello from nginx\n"; }
+    }
+}
+NGINX
+nginx -c "$work/nginx.conf" & pids+=($!)
+
+cat >"$work/haproxy.cfg" <<HAP
+global
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend tcp_in
+    bind 127.0.0.1:18081
+    default_backend be
+backend be
+    server nginx 127.0.0.1:18080
+HAP
+haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
+hap_pid=$!
+
+cat >"$work/vigil.yaml" <<VIG
+api: { listen: "" }
+services:
+  - name: bench
+    listen: 127.0.0.1:18082
+    mode: proxy
+    protocol: tcp
+    backends: ["127.0.0.1:18080"]
+VIG
+"$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
+vigil_pid=$!
+
+for port in 18080 18081 18082; do
+	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+done
+
+for n in nginx:"${pids[0]}":nginx.err haproxy:$hap_pid:haproxy.log vigil:$vigil_pid:vigil.log; do
+	IFS=: read -r name pid log <<<"$n"
+	kill -0 "$pid" 2>/dev/null || { echo "$name exited:"; cat "$work/$log"; exit 1; }
+done
+
+rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+declare -A rss_idle rss_1000
+rss_idle[vigil]=$(rss $vigil_pid); rss_idle[haproxy]=$(rss $hap_pid)
+
+# wrk's latency is printed as 1.23ms / 456.78us / 1.2s: normalise to ms.
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
+run() { # name port -> "rps p50 p99"
+	local out; out=$(wrk -t2 -c64 -d"${DUR}s" --latency "http://127.0.0.1:$2/" 2>&1)
+	local rps p50 p99
+	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+	echo "$rps $p50 $p99"
+}
+declare -A res
+names=(direct vigil-tcp haproxy-tcp)
+declare -A port=([direct]=18080 [vigil-tcp]=18082 [haproxy-tcp]=18081)
+for r in $(seq "$RUNS"); do
+	for n in "${names[@]}"; do
+		res[$n]+="$(run "$n" "${port[$n]}")"$'\n'
+		echo "run $r $n: $(tail -n1 <<<"${res[$n]%$'\n'}")" >&2
+	done
+done
+
+# RSS at 1000 keep-alive connections, sampled in the middle of a 6s run.
+for n in vigil haproxy; do
+	p=18082; pid=$vigil_pid
+	[ $n = haproxy ] && { p=18081; pid=$hap_pid; }
+	wrk -t2 -c1000 -d6s "http://127.0.0.1:$p/" >/dev/null 2>&1 &
+	sleep 4; rss_1000[$n]=$(rss $pid); wait $!
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+col() { awk -v c="$2" 'NF {print $c}' <<<"${res[$1]}" | median; }
+printf '\nloopback, nginx backend, wrk -t2 -c64 -d%ss, median of %s runs\n' "$DUR" "$RUNS"
+printf '%-13s %10s %9s %9s %9s %10s\n' target req/s p50_ms p99_ms x_direct x_haproxy
+d=$(col direct 1)
+for n in "${names[@]}"; do
+	rps=$(col "$n" 1); p50=$(col "$n" 2); p99=$(col "$n" 3)
+	ref=""
+	case $n in vigil-tcp) ref=$(col haproxy-tcp 1) ;; haproxy-tcp) ref=$rps ;; esac
+	xd=$(awk -v a="$rps" -v b="$d" 'BEGIN {printf "%.2f", a/b}')
+	xh=-; [ -n "$ref" ] && xh=$(awk -v a="$rps" -v b="$ref" 'BEGIN {printf "%.2f", a/b}')
+	printf '%-13s %10.0f %9s %9s %9s %10s\n' "$n" "$rps" "$p50" "$p99" "$xd" "$xh"
+done
+printf '\nRSS MB      idle   at 1000 conns\n'
+for n in vigil haproxy; do printf '%-9s %6s %8s\n' "$n" "${rss_idle[$n]}" "${rss_1000[$n]}"; done
+echo "(http mode: not built yet)"
