@@ -150,22 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			case t.Check != "":
 				w := engine.Watch(t.Check, checks.Target{Check: *d.cfg.Checks[t.Check]})
 				name, weight := "check "+t.Check, t.Weight
-				bg.Add(1)
-				go func() {
-					defer bg.Done()
-					defer w.Close()
-					for {
-						select {
-						case ev, ok := <-w.Events():
-							if !ok {
-								return
-							}
-							in.SetTrack(name, weight, !ev.Up, ev.Reason)
-						case <-ctx.Done():
-							return
-						}
-					}
-				}()
+				follow(ctx, &bg, w, func(ev checks.Event) { in.SetTrack(name, weight, !ev.Up, ev.Reason) })
 			case t.Service != "":
 				trackService(health[t.Service], in, t.Service, t.Weight)
 			case t.Interface != "":

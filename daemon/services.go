@@ -41,23 +41,29 @@ func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine
 	for _, b := range sc.Backends {
 		w := engine.Watch(sc.Name+"/"+b.Address, checks.Target{Check: *sc.Check, Address: b.Address})
 		addr := b.Address
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer w.Close()
-			for {
-				select {
-				case ev, ok := <-w.Events():
-					if !ok {
-						return
-					}
-					s.SetBackendUp(addr, ev.Up, ev.Reason)
-				case <-ctx.Done():
+		follow(ctx, wg, w, func(ev checks.Event) { s.SetBackendUp(addr, ev.Up, ev.Reason) })
+	}
+}
+
+// follow hands every event of a check watch to fn until ctx ends or the
+// engine stops, then closes the watch.
+func follow(ctx context.Context, wg *sync.WaitGroup, w *checks.Watch, fn func(checks.Event)) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer w.Close()
+		for {
+			select {
+			case ev, ok := <-w.Events():
+				if !ok {
 					return
 				}
+				fn(ev)
+			case <-ctx.Done():
+				return
 			}
-		}()
-	}
+		}
+	}()
 }
 
 // serviceHealth fans one service's health out to every consumer (VRRP
