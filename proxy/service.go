@@ -94,6 +94,8 @@ type Service struct {
 	idle      chan struct{} // closed when the last tunnel ends, while Run drains
 	stopping  bool          // Run's context ended: no new tunnels or sessions
 	st        counters
+
+	hs *httpService // protocol http only
 }
 
 // counters are the service-wide totals, guarded by Service.mu.
@@ -119,8 +121,9 @@ type backend struct {
 	cfg     config.Backend
 	up      bool
 	reason  string
-	upSince time.Time // zero while up from the start: no slowstart then
-	active  int       // connections or sessions holding a slot
+	upSince time.Time    // zero while up from the start: no slowstart then
+	hc      *httpBackend // protocol http: idle connections, sticky id; set once
+	active  int          // connections or sessions holding a slot
 	total   uint64
 	st      struct {
 		bytesIn, bytesOut, retries, connectErrors uint64
@@ -137,18 +140,16 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 		return nil, fmt.Errorf("service %s: mode %q is not served by the proxy", cfg.Name, cfg.Mode)
 	}
 	switch cfg.Protocol {
-	case "tcp", "udp":
+	case "tcp", "udp", "http":
 	case "":
 		cfg.Protocol = "tcp"
-	case "http":
-		return nil, fmt.Errorf("service %s: protocol http is served by the HTTP proxy, not the L4 proxy", cfg.Name)
 	default:
-		return nil, fmt.Errorf("service %s: protocol %q is not tcp or udp", cfg.Name, cfg.Protocol)
+		return nil, fmt.Errorf("service %s: protocol %q is not tcp, udp or http", cfg.Name, cfg.Protocol)
 	}
 	if !cfg.Listen.IsValid() {
 		return nil, fmt.Errorf("service %s: no listen address", cfg.Name)
 	}
-	if cfg.TLS != nil {
+	if cfg.TLS != nil && cfg.Protocol != "http" {
 		// Serving plaintext where the config asked for TLS would be worse
 		// than refusing to start.
 		return nil, fmt.Errorf("service %s: TLS termination on protocol %s is not supported by the L4 proxy yet", cfg.Name, cfg.Protocol)
@@ -165,7 +166,7 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 		cfg.Balance = "roundrobin"
 	}
 	algorithm := cfg.Balance
-	if algorithm == "uri" {
+	if algorithm == "uri" && cfg.Protocol != "http" {
 		// A byte stream has no URI to hash: every connection would hash the
 		// same empty key onto one backend. HAProxy falls back to round
 		// robin where the hashed input is missing; so does vigil.
@@ -207,6 +208,11 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 		s.byAddr[bc.Address] = b
 	}
 	s.quorumUp = s.upCountLocked() >= cfg.Quorum
+	if cfg.Protocol == "http" {
+		if err := s.initHTTP(log); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -229,6 +235,12 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	if s.cfg.Protocol == "udp" {
 		return s.runUDP(ctx)
+	}
+	if s.hs != nil {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go s.reapLoop(rctx, done)
+		defer func() { cancel(); <-done }()
 	}
 	return s.runTCP(ctx)
 }
@@ -269,18 +281,35 @@ func (s *Service) boundAddr() net.Addr {
 // backend always end, since a session is only an address mapping: the
 // client's next datagram opens a session to a live backend.
 func (s *Service) SetBackendUp(address string, up bool, reason string) {
+	known := s.setBackendUp(address, up, reason)
+	if s.hs != nil {
+		// Protocol http: route groups have their own backends, and the
+		// same address may serve several groups.
+		for _, g := range s.hs.groups[1:] {
+			if g.setBackendUp(address, up, reason) {
+				known = true
+			}
+		}
+	}
+	if !known {
+		s.log.Warn("health verdict for unknown backend ignored", "backend", address, "up", up)
+	}
+}
+
+// setBackendUp applies a verdict to this group's backend with the address,
+// reporting whether there is one.
+func (s *Service) setBackendUp(address string, up bool, reason string) bool {
 	s.mu.Lock()
 	b := s.byAddr[address]
 	if b == nil {
 		s.mu.Unlock()
-		s.log.Warn("health verdict for unknown backend ignored", "backend", address, "up", up)
-		return
+		return false
 	}
 	b.reason = reason
 	if b.up == up {
 		s.mu.Unlock()
 		s.signal() // the reason may have changed
-		return
+		return true
 	}
 	b.up = up
 	var kill []*tunnel
@@ -317,7 +346,11 @@ func (s *Service) SetBackendUp(address string, up bool, reason string) {
 	for _, u := range sessions {
 		u.close()
 	}
+	if !up && b.hc != nil {
+		b.hc.reap(time.Time{}, true)
+	}
 	s.signal()
+	return true
 }
 
 // Health reports whether this node can serve the service: its listener is

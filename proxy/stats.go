@@ -9,7 +9,7 @@ import "time"
 type ServiceStats struct {
 	// Name is the service name.
 	Name string
-	// Protocol is tcp or udp.
+	// Protocol is tcp, udp or http.
 	Protocol string
 	// Listening is true while the listener is bound.
 	Listening bool
@@ -44,7 +44,8 @@ type ServiceStats struct {
 	Dropped uint64
 	// SessionLimit counts UDP datagrams dropped because the session table was full.
 	SessionLimit uint64
-	// Backends are in config order.
+	// Backends are in config order (protocol http: the service's own, then
+	// each route group's, so an address may appear more than once).
 	Backends []BackendStats
 }
 
@@ -137,6 +138,23 @@ func (s *Service) Stats() ServiceStats {
 	}
 	for _, u := range s.sessions {
 		add(u.b, u.in.Load(), u.out.Load())
+	}
+	if s.hs != nil {
+		// Protocol http: the route groups' backends follow the service's
+		// own, and their counters add to the service's.
+		for _, g := range s.hs.groups[1:] {
+			gs := g.Stats()
+			st.Backends = append(st.Backends, gs.Backends...)
+			st.BytesIn += gs.BytesIn
+			st.BytesOut += gs.BytesOut
+			st.Retries += gs.Retries
+			st.ConnectErrors += gs.ConnectErrors
+			st.NoBackend += gs.NoBackend
+			st.Queued += gs.Queued
+			st.QueueTimeouts += gs.QueueTimeouts
+			st.QueueOverflows += gs.QueueOverflows
+			st.Timeouts += gs.Timeouts
+		}
 	}
 	return st
 }

@@ -26,7 +26,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 		return fmt.Errorf("service %s: listen on %s: %w", s.cfg.Name, s.cfg.Listen, err)
 	}
 	s.setListening(ln.Addr(), "")
-	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", "tcp")
+	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", s.cfg.Protocol)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 
@@ -72,6 +72,10 @@ func (s *Service) runTCP(ctx context.Context) error {
 			if sem != nil {
 				defer func() { <-sem }()
 			}
+			if s.hs != nil {
+				s.serveHTTP(ctx, c.(*net.TCPConn))
+				return
+			}
 			s.serveConn(ctx, c.(*net.TCPConn))
 		})
 	}
@@ -90,7 +94,7 @@ func (s *Service) drainTCP() {
 	defer timer.Stop()
 	s.mu.Lock()
 	s.stopping = true
-	if len(s.tunnels) > 0 {
+	if len(s.tunnels) > 0 || (s.hs != nil && len(s.hs.conns) > 0) {
 		s.idle = make(chan struct{})
 		idle := s.idle
 		s.mu.Unlock()
@@ -105,12 +109,21 @@ func (s *Service) drainTCP() {
 	for t := range s.tunnels {
 		left = append(left, t)
 	}
+	var conns []*httpConn
+	if s.hs != nil {
+		for hc := range s.hs.conns {
+			conns = append(conns, hc)
+		}
+	}
 	s.mu.Unlock()
-	if len(left) > 0 {
-		s.log.Info("drain period over, closing connections", "count", len(left))
+	if len(left)+len(conns) > 0 {
+		s.log.Info("drain period over, closing connections", "count", len(left)+len(conns))
 	}
 	for _, t := range left {
 		t.abort("service stopped")
+	}
+	for _, hc := range conns {
+		hc.abort()
 	}
 }
 
@@ -230,10 +243,7 @@ func (s *Service) unregister(t *tunnel) {
 	if t.timedOut {
 		s.st.timeouts++
 	}
-	if len(s.tunnels) == 0 && s.idle != nil {
-		close(s.idle)
-		s.idle = nil
-	}
+	s.checkIdleLocked()
 	t.b.active--
 	s.dispatchLocked()
 	s.mu.Unlock()

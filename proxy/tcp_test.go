@@ -625,15 +625,15 @@ func TestListenFailure(t *testing.T) {
 
 func TestNewServiceRefuses(t *testing.T) {
 	for name, mut := range map[string]func(*config.Service){
-		"http":        func(c *config.Service) { c.Protocol = "http" },
-		"lvs":         func(c *config.Service) { c.Mode = "lvs" },
-		"tls":         func(c *config.Service) { c.TLS = &config.TLS{} },
-		"balance":     func(c *config.Service) { c.Balance = "wlc" },
-		"no listen":   func(c *config.Service) { c.Listen = netip.AddrPort{} },
-		"udp proxy":   func(c *config.Service) { c.Protocol = "udp"; c.ProxyProtocol.Accept = true },
-		"duplicate":   func(c *config.Service) { c.Backends = append(c.Backends, c.Backends[0]) },
-		"send v3":     func(c *config.Service) { c.ProxyProtocol.Send = "v3" },
-		"unknown udp": func(c *config.Service) { c.Protocol = "sctp" },
+		"http no cert": func(c *config.Service) { c.Protocol = "http"; c.TLS = &config.TLS{} },
+		"lvs":          func(c *config.Service) { c.Mode = "lvs" },
+		"tls":          func(c *config.Service) { c.TLS = &config.TLS{} },
+		"balance":      func(c *config.Service) { c.Balance = "wlc" },
+		"no listen":    func(c *config.Service) { c.Listen = netip.AddrPort{} },
+		"udp proxy":    func(c *config.Service) { c.Protocol = "udp"; c.ProxyProtocol.Accept = true },
+		"duplicate":    func(c *config.Service) { c.Backends = append(c.Backends, c.Backends[0]) },
+		"send v3":      func(c *config.Service) { c.ProxyProtocol.Send = "v3" },
+		"unknown udp":  func(c *config.Service) { c.Protocol = "sctp" },
 	} {
 		cfg := baseCfg("127.0.0.1:1")
 		mut(&cfg)

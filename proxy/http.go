@@ -1,0 +1,940 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vigil/proxy/proxyproto"
+)
+
+// The HTTP/1.1 fast path (protocol http). net/http's server and
+// ReverseProxy cost too much per request to compete with HAProxy (see
+// REFERENCE.md), so a client connection is served by one goroutine that
+// parses request heads in place from a pooled reader, forwards them with
+// the hop-by-hop fields rewritten to a keep-alive connection taken from the
+// backend's idle pool, streams bodies through pooled buffers without
+// holding them whole, and streams the response back. A backend slot
+// (max_conn, queue, balance) is held per request, not per connection.
+
+const (
+	httpReaderSize = 8 << 10  // longest head line; bigger ones get 431
+	httpWriterSize = 16 << 10 // write buffer, taken per request
+	maxHeadBytes   = 32 << 10 // whole head; more gets 431
+
+	// maxIdlePerBackend bounds the idle keep-alive connections kept to one backend.
+	maxIdlePerBackend = 512
+	// idleExpiry closes backend connections idle this long; shorter than
+	// common backend keep-alive timeouts (Apache's 5 s), so the proxy
+	// rarely reuses a connection the backend is closing.
+	idleExpiry = 4 * time.Second
+)
+
+// httpService is the protocol http state of a Service (and of each route's
+// backend group, itself a Service).
+type httpService struct {
+	routes []httpRoute
+	errs   map[int][]byte // canned error responses
+	conns  map[*httpConn]struct{}
+	groups []*Service  // s and the route groups, for reaping and health
+	tls    *tls.Config // nil: cleartext
+
+	readers sync.Pool // *bufio.Reader of httpReaderSize
+	writers sync.Pool // *bufio.Writer of httpWriterSize
+}
+
+type httpRoute struct {
+	exact    []string // lower-case host names
+	suffixes []string // ".example.com" for "*.example.com"
+	prefix   string
+	g        *Service
+}
+
+// httpBackend is the HTTP state of one backend: its idle connections and
+// its sticky cookie.
+type httpBackend struct {
+	mu        sync.Mutex
+	idle      []*bconn // oldest first
+	cookie    string   // opaque id
+	setCookie []byte   // whole Set-Cookie line
+}
+
+// bconn is a connection to a backend.
+type bconn struct {
+	tc        timedConn
+	br        *bufio.Reader
+	b         *backend
+	reused    bool
+	idleSince time.Time
+}
+
+func (hb *httpBackend) get(now time.Time) *bconn {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	for n := len(hb.idle); n > 0; n = len(hb.idle) {
+		bc := hb.idle[n-1]
+		hb.idle[n-1] = nil
+		hb.idle = hb.idle[:n-1]
+		if now.Sub(bc.idleSince) < idleExpiry {
+			bc.reused = true
+			return bc
+		}
+		bc.tc.c.Close()
+		// everything below is older still
+		for i, old := range hb.idle {
+			old.tc.c.Close()
+			hb.idle[i] = nil
+		}
+		hb.idle = hb.idle[:0]
+	}
+	return nil
+}
+
+func (hb *httpBackend) put(bc *bconn, now time.Time) {
+	bc.idleSince = now
+	hb.mu.Lock()
+	if len(hb.idle) >= maxIdlePerBackend {
+		hb.idle[0].tc.c.Close()
+		copy(hb.idle, hb.idle[1:])
+		hb.idle = hb.idle[:len(hb.idle)-1]
+	}
+	hb.idle = append(hb.idle, bc)
+	hb.mu.Unlock()
+}
+
+// reap closes connections idle past idleExpiry (all when all is set).
+func (hb *httpBackend) reap(now time.Time, all bool) {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	n := 0
+	for _, bc := range hb.idle {
+		if all || now.Sub(bc.idleSince) >= idleExpiry {
+			bc.tc.c.Close()
+			n++
+			continue
+		}
+		break
+	}
+	if n > 0 {
+		k := copy(hb.idle, hb.idle[n:])
+		clear(hb.idle[k:])
+		hb.idle = hb.idle[:k]
+	}
+}
+
+// initHTTP prepares a protocol http Service: route groups, canned errors,
+// sticky cookies and buffer pools.
+func (s *Service) initHTTP(log interface{ Warn(string, ...any) }) error {
+	if s.cfg.ProxyProtocol.Send != "" {
+		// A PROXY header names one client, and backend connections are
+		// shared by all clients.
+		return fmt.Errorf("service %s: proxy_protocol.send is not supported with protocol http (backend connections are shared between clients)", s.cfg.Name)
+	}
+	if s.cfg.Sticky != nil && (s.cfg.Sticky.Cookie == "" || strings.ContainsAny(s.cfg.Sticky.Cookie, "=;, \t\r\n")) {
+		return fmt.Errorf("service %s: sticky cookie name %q is not a valid cookie name", s.cfg.Name, s.cfg.Sticky.Cookie)
+	}
+	hs := &httpService{conns: make(map[*httpConn]struct{})}
+	hs.readers.New = func() any { return bufio.NewReaderSize(nil, httpReaderSize) }
+	hs.writers.New = func() any { return bufio.NewWriterSize(nil, httpWriterSize) }
+	hs.errs = map[int][]byte{}
+	for code, text := range map[int]string{
+		400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large",
+		502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+	} {
+		body := fmt.Sprintf("%d %s (service %s)\n", code, text, s.cfg.Name)
+		hs.errs[code] = fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+			code, text, len(body), body)
+	}
+	s.hs = hs
+	if s.cfg.TLS != nil {
+		if err := s.initTLS(); err != nil {
+			return err
+		}
+	}
+	s.initHTTPBackends()
+	hs.groups = append(hs.groups, s)
+	for i, r := range s.cfg.Routes {
+		rc := s.cfg
+		rc.Name = fmt.Sprintf("%s/route%d", s.cfg.Name, i)
+		rc.Routes = nil
+		rc.TLS, rc.H2C = nil, false // the group only balances
+		rc.Backends = r.Backends
+		if r.Balance != "" {
+			rc.Balance = r.Balance
+		}
+		g := s
+		if len(r.Backends) > 0 {
+			sub, err := NewService(rc, s.log)
+			if err != nil {
+				return fmt.Errorf("service %s: route %d: %w", s.cfg.Name, i, err)
+			}
+			g = sub
+			hs.groups = append(hs.groups, g)
+		}
+		hr := httpRoute{prefix: r.PathPrefix, g: g}
+		for _, h := range r.Hosts {
+			h = strings.ToLower(h)
+			if suf, ok := strings.CutPrefix(h, "*"); ok {
+				hr.suffixes = append(hr.suffixes, suf)
+			} else {
+				hr.exact = append(hr.exact, h)
+			}
+		}
+		hs.routes = append(hs.routes, hr)
+	}
+	_ = log
+	return nil
+}
+
+func (s *Service) initHTTPBackends() {
+	for _, b := range s.backends {
+		h := fnv.New64a()
+		h.Write([]byte(s.cfg.Name))
+		h.Write([]byte{0})
+		h.Write([]byte(b.cfg.Address))
+		hb := &httpBackend{cookie: strconv.FormatUint(h.Sum64(), 36)}
+		if st := s.cfg.Sticky; st != nil {
+			line := "Set-Cookie: " + st.Cookie + "=" + hb.cookie + "; Path=/; HttpOnly"
+			if st.MaxAge > 0 {
+				line += "; Max-Age=" + strconv.Itoa(int(st.MaxAge.D()/time.Second))
+			}
+			hb.setCookie = []byte(line + "\r\n")
+		}
+		b.hc = hb
+	}
+}
+
+// route picks the backend group for a request.
+func (s *Service) route(host, path []byte) *Service {
+	for i := range s.hs.routes {
+		r := &s.hs.routes[i]
+		if len(r.exact)+len(r.suffixes) > 0 {
+			ok := false
+			for _, h := range r.exact {
+				if equalFold(host, h) {
+					ok = true
+					break
+				}
+			}
+			for _, suf := range r.suffixes {
+				if !ok && len(host) > len(suf) && equalFold(host[len(host)-len(suf):], suf) {
+					ok = true
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		if len(path) >= len(r.prefix) && string(path[:len(r.prefix)]) == r.prefix {
+			return r.g
+		}
+	}
+	return s
+}
+
+// byCookie finds the backend whose sticky id is v.
+func (s *Service) byCookie(v []byte) *backend {
+	for _, b := range s.backends {
+		if b.hc != nil && string(v) == b.hc.cookie {
+			return b
+		}
+	}
+	return nil
+}
+
+// reapLoop closes expired idle backend connections until ctx ends, then
+// all of them.
+func (s *Service) reapLoop(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			s.reapIdle(now, false)
+		case <-ctx.Done():
+			s.reapIdle(time.Now(), true)
+			return
+		}
+	}
+}
+
+func (s *Service) reapIdle(now time.Time, all bool) {
+	for _, g := range s.hs.groups {
+		for _, b := range g.backends {
+			b.hc.reap(now, all)
+		}
+	}
+}
+
+// httpConn is one client connection.
+type httpConn struct {
+	s      *Service
+	ctx    context.Context
+	tc     timedConn
+	br     *bufio.Reader
+	ip     string // client IP for X-Forwarded-For
+	proto  string // http or https, for X-Forwarded-Proto
+	ipKey  []byte // for balance source
+	req    httpHead
+	resp   httpHead
+	idle   atomic.Bool // waiting for the next request
+	stop   atomic.Bool // the service is stopping: close after this request
+	closed atomic.Bool
+	cur    atomic.Pointer[bconn] // backend connection in use
+}
+
+// abort closes the client connection and the backend one in use.
+func (hc *httpConn) abort() {
+	if hc.closed.Swap(true) {
+		return
+	}
+	hc.tc.c.Close()
+	if bc := hc.cur.Load(); bc != nil {
+		bc.tc.c.Close()
+	}
+}
+
+// serveHTTP serves one client connection until it closes, times out or
+// asks to close, or the service stops.
+func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
+	client := addrPort(c.RemoteAddr())
+	if s.cfg.ProxyProtocol.Accept {
+		tcp, _ := c.(*net.TCPConn)
+		h, rest, err := s.readProxyHeader(ctx, tcp)
+		if err != nil {
+			s.mu.Lock()
+			s.st.proxyErrors++
+			s.mu.Unlock()
+			s.log.Debug("closing client: bad PROXY header", "client", client.String(), "err", err)
+			c.Close()
+			return
+		}
+		if h.Command == proxyproto.Proxy && h.Source.IsValid() {
+			client = unmap(h.Source)
+		}
+		if len(rest) > 0 {
+			c = &prefixConn{Conn: c, rest: rest}
+		}
+	}
+	hc := &httpConn{s: s, ctx: ctx, tc: timedConn{c: c, wd: s.cfg.Timeouts.Client.D()}}
+	hc.ip = client.Addr().String()
+	hc.proto = "http"
+	if s.hs.tls != nil {
+		hc.proto = "https"
+	}
+	if s.hashSource {
+		hc.ipKey = client.Addr().AsSlice()
+	}
+	s.mu.Lock()
+	s.st.active++
+	s.st.total++
+	s.hs.conns[hc] = struct{}{}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		hc.stop.Store(true)
+		if hc.idle.Load() {
+			hc.abort()
+		}
+	})
+	hc.br = s.hs.readers.Get().(*bufio.Reader)
+	hc.br.Reset(&hc.tc)
+	defer func() {
+		stop()
+		hc.abort()
+		hc.br.Reset(nil)
+		s.hs.readers.Put(hc.br)
+		s.mu.Lock()
+		s.st.active--
+		s.st.bytesIn += uint64(hc.tc.in)
+		s.st.bytesOut += uint64(hc.tc.out)
+		delete(s.hs.conns, hc)
+		s.checkIdleLocked()
+		s.mu.Unlock()
+	}()
+
+	reqTimeout := s.cfg.Timeouts.HTTPRequest.D()
+	if reqTimeout <= 0 {
+		reqTimeout = s.cfg.Timeouts.Client.D()
+	}
+	kaTimeout := s.cfg.Timeouts.HTTPKeepAlive.D()
+	if kaTimeout <= 0 {
+		kaTimeout = reqTimeout
+	}
+	if s.hs.tls != nil {
+		tc, h2, err := s.startTLS(ctx, c, reqTimeout)
+		if err != nil {
+			s.log.Debug("closing client: TLS handshake failed", "client", hc.ip, "err", err)
+			return
+		}
+		hc.tc.c = tc
+		if h2 {
+			s.serveH2(ctx, hc, tc, kaTimeout)
+			return
+		}
+	} else if s.cfg.H2C {
+		if reqTimeout > 0 {
+			c.SetReadDeadline(time.Now().Add(reqTimeout))
+		}
+		if isH2Preface(hc.br) {
+			s.serveH2(ctx, hc, bufConn{c, hc.br}, kaTimeout)
+			return
+		}
+	}
+	for first := true; ; first = false {
+		hc.tc.readTimeout(0)
+		wait := reqTimeout
+		if !first {
+			wait = kaTimeout
+		}
+		if wait > 0 {
+			c.SetReadDeadline(time.Now().Add(wait))
+		} else {
+			c.SetReadDeadline(time.Time{})
+		}
+		hc.idle.Store(true)
+		if hc.stop.Load() {
+			return
+		}
+		if _, err := hc.br.Peek(1); err != nil {
+			return // closed, or idle too long: HAProxy closes silently too
+		}
+		hc.idle.Store(false)
+		if !first && reqTimeout > 0 {
+			c.SetReadDeadline(time.Now().Add(reqTimeout))
+		}
+		if err := hc.req.read(hc.br, true); err != nil {
+			switch {
+			case err == errHeadTooLarge:
+				hc.fail(431)
+			case err == errMalformed:
+				hc.fail(400)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				hc.fail(408)
+			}
+			s.log.Debug("closing client: bad request head", "client", hc.ip, "err", err)
+			return
+		}
+		hc.tc.readTimeout(s.cfg.Timeouts.Client.D())
+		if !hc.serve() || hc.stop.Load() {
+			return
+		}
+	}
+}
+
+// fail sends a canned error response; the connection closes after it.
+func (hc *httpConn) fail(code int) {
+	if _, err := hc.tc.Write(hc.s.hs.errs[code]); err != nil {
+		return
+	}
+	hc.linger(256 << 10)
+}
+
+// linger is a lingering close: closing with unread request bytes would make
+// the kernel reset the connection, and the client might lose the answer.
+// Send FIN, then discard up to max bytes that still come, for a moment.
+func (hc *httpConn) linger(max int64) {
+	if cw, ok := hc.tc.c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		hc.tc.c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		io.CopyN(io.Discard, hc.tc.c, max)
+	}
+}
+
+// serve forwards one request and its response. It returns whether the
+// client connection may carry another request.
+func (hc *httpConn) serve() bool {
+	s, r := hc.s, &hc.req
+	g := s.route(r.hostName(), r.path())
+	var key []byte
+	switch {
+	case g.hashSource:
+		key = hc.ipKey
+	case g.cfg.Balance == "uri":
+		key = r.path()
+	}
+	var pref *backend
+	if s.cfg.Sticky != nil {
+		if v := r.cookie(s.cfg.Sticky.Cookie); v != nil {
+			pref = g.byCookie(v)
+		}
+	}
+	hasBody := r.hasBody()
+	if r.expectContinue && hasBody && r.minor == 1 {
+		// Answer the client's Expect ourselves, so it sends the body while
+		// the backend connection is being set up; the backend then gets a
+		// plain request.
+		if _, err := hc.tc.Write([]byte("HTTP/1.1 100 Continue\r\n\r\n")); err != nil {
+			return false
+		}
+	}
+	idem := r.idempotent()
+
+	b, bc, err := connectHTTP(hc.ctx, g, key, pref, idem)
+	if err != nil {
+		switch {
+		case errors.Is(err, errNoBackend), errors.Is(err, errQueueFull), errors.Is(err, errQueueTime):
+			hc.fail(503)
+		case errors.Is(err, context.Canceled):
+		default:
+			hc.fail(502)
+		}
+		s.log.Debug("request failed: no backend connection", "client", hc.ip, "err", err)
+		return false
+	}
+	hc.cur.Store(bc)
+	if hc.closed.Load() {
+		bc.tc.c.Close() // aborted while connecting
+	}
+	keep, release := hc.exchange(g, b, bc, idem)
+	hc.cur.Store(nil)
+	if release {
+		g.mu.Lock()
+		b.st.bytesIn += uint64(bc.tc.out)
+		b.st.bytesOut += uint64(bc.tc.in)
+		g.mu.Unlock()
+		bc.tc.in, bc.tc.out = 0, 0
+		g.release(b)
+	}
+	return keep
+}
+
+// connect takes a backend slot and a connection to it: an idle one when
+// there is one, else a new one, retrying refused connects on other
+// backends for idempotent requests.
+func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, idem bool) (*backend, *bconn, error) {
+	var tried []*backend
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		var b *backend
+		if pref != nil && attempt == 0 && g.acquireThis(pref) {
+			b = pref
+		} else {
+			var err error
+			b, err = g.acquire(ctx, key, tried, true)
+			if err != nil {
+				if lastErr != nil {
+					// still a 502: the backend that was picked failed
+					return nil, nil, fmt.Errorf("%w; no other backend to retry on (%v)", lastErr, err)
+				}
+				return nil, nil, err
+			}
+		}
+		if bc := b.hc.get(time.Now()); bc != nil {
+			return b, bc, nil
+		}
+		bc, err := g.dialBackend(ctx, b)
+		if err == nil {
+			return b, bc, nil
+		}
+		lastErr = err
+		g.mu.Lock()
+		b.st.connectErrors++
+		g.st.connectErrors++
+		retry := idem && attempt < g.cfg.Retries && ctx.Err() == nil
+		if retry {
+			b.st.retries++
+			g.st.retries++
+		}
+		g.mu.Unlock()
+		g.release(b)
+		if !retry {
+			return nil, nil, lastErr
+		}
+		tried = append(tried, b)
+	}
+}
+
+// dialBackend opens a new connection to b within the connect timeout.
+func (s *Service) dialBackend(ctx context.Context, b *backend) (*bconn, error) {
+	dctx := ctx
+	if t := s.cfg.Timeouts.Connect.D(); t > 0 {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithTimeout(ctx, t)
+		defer cancel()
+	}
+	c, err := s.dial(dctx, "tcp", b.cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", b.cfg.Address, err)
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("connect to %s: not a TCP connection", b.cfg.Address)
+	}
+	bc := &bconn{b: b, tc: timedConn{c: tc, rd: s.cfg.Timeouts.Server.D(), wd: s.cfg.Timeouts.Server.D()}}
+	bc.br = bufio.NewReaderSize(&bc.tc, httpReaderSize)
+	s.mu.Lock()
+	b.total++
+	s.mu.Unlock()
+	return bc, nil
+}
+
+// exchange sends the request on bc and relays the response. It returns
+// whether the client connection stays open and whether the slot on b
+// must still be released (a WebSocket tunnel releases its own).
+func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep, release bool) {
+	s, r := hc.s, &hc.req
+	w := s.hs.writers.Get().(*bufio.Writer)
+	defer func() {
+		w.Reset(nil)
+		s.hs.writers.Put(w)
+	}()
+	bodySent, early := false, false
+	for {
+		w.Reset(&bc.tc)
+		hc.writeRequestHead(w, bc)
+		var err error
+		if r.contentLength > 0 {
+			bodySent = true
+			err = copyN(w, hc.br, r.contentLength)
+		} else if r.chunked {
+			bodySent = true
+			err = copyChunked(w, hc.br)
+		}
+		if err == nil {
+			if ferr := w.Flush(); ferr != nil {
+				err = writeErr(ferr)
+			}
+		}
+		if err == nil {
+			err = hc.resp.read(bc.br, false)
+			for err == nil && hc.resp.status >= 100 && hc.resp.status < 200 && hc.resp.status != 101 {
+				// Interim responses go to the client as they are.
+				if hc.resp.status != 100 || !r.expectContinue {
+					w.Reset(&hc.tc)
+					hc.writeResponseHead(w, b, false, false)
+					if ferr := w.Flush(); ferr != nil {
+						bc.tc.c.Close()
+						return false, true
+					}
+				}
+				err = hc.resp.read(bc.br, false)
+			}
+		}
+		if err != nil && bodySent && !srcFailed(err) && len(hc.resp.raw) == 0 {
+			// The backend stopped taking the body: it may have answered
+			// early (413, 401, ...), and that answer is the client's.
+			if rerr := hc.resp.read(bc.br, false); rerr == nil && hc.resp.status >= 200 && hc.resp.status != 101 {
+				err, early = nil, true
+			}
+		}
+		if err == nil {
+			break
+		}
+		bc.tc.c.Close()
+		if srcFailed(err) && bodySent {
+			if errors.Is(err, errMalformed) {
+				hc.fail(400) // a broken chunked body
+				return false, true
+			}
+			// The client failed mid-body: it is gone, nothing to answer.
+			s.log.Debug("request body failed", "client", hc.ip, "err", err)
+			return false, true
+		}
+		if bc.reused && !bodySent && idem && len(hc.resp.raw) == 0 && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// The backend closed its idle connection as the request went
+			// out: nothing reached it, replay on a new connection.
+			nbc, derr := g.dialBackend(hc.ctx, b)
+			if derr == nil {
+				bc = nbc
+				hc.cur.Store(bc)
+				continue
+			}
+			err = derr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) && len(hc.resp.raw) == 0 {
+			g.mu.Lock()
+			g.st.timeouts++
+			g.mu.Unlock()
+			hc.fail(504)
+		} else {
+			hc.fail(502)
+		}
+		s.log.Debug("request failed", "client", hc.ip, "backend", b.cfg.Address, "err", err)
+		return false, true
+	}
+
+	resp := &hc.resp
+	if resp.status == 101 {
+		if !r.connUpgrade {
+			bc.tc.c.Close()
+			hc.fail(502)
+			return false, true
+		}
+		return hc.upgrade(w, g, b, bc), false
+	}
+	noBody := r.isHead() || resp.status == 204 || resp.status == 304
+	untilEOF := !noBody && !resp.chunked && resp.contentLength < 0
+	keepClient := r.minor == 1 && !r.connClose && !untilEOF && !hc.stop.Load() && !early
+	keepBackend := resp.minor == 1 && !resp.connClose && !untilEOF && r.minor == 1 && !early
+	setCookie := s.cfg.Sticky != nil && b.hc.setCookie != nil && !hasCookie(r, s.cfg.Sticky.Cookie, b.hc.cookie)
+
+	w.Reset(&hc.tc)
+	hc.writeResponseHead(w, b, !keepClient, setCookie)
+	var err error
+	switch {
+	case noBody:
+	case resp.chunked:
+		err = copyChunked(w, bc.br)
+	case resp.contentLength >= 0:
+		err = copyN(w, bc.br, resp.contentLength)
+	default:
+		err = copyUntilEOF(w, bc.br)
+	}
+	if err == nil {
+		if ferr := w.Flush(); ferr != nil {
+			err = writeErr(ferr)
+		}
+	}
+	if err != nil {
+		bc.tc.c.Close()
+		s.log.Debug("response failed", "client", hc.ip, "backend", b.cfg.Address, "err", err)
+		return false, true
+	}
+	if keepBackend && bc.br.Buffered() == 0 && !hc.closed.Load() {
+		b.hc.put(bc, time.Now())
+	} else {
+		bc.tc.c.Close()
+	}
+	if early {
+		hc.linger(64 << 20) // the rest of the body the backend refused
+	}
+	return keepClient, true
+}
+
+func hasCookie(r *httpHead, name, want string) bool {
+	v := r.cookie(name)
+	return v != nil && string(v) == want
+}
+
+// writeRequestHead writes the request head for the backend: hop-by-hop
+// fields dropped (RFC 9110 7.6.1), Upgrade kept for upgrade requests,
+// X-Forwarded-* added when configured.
+func (hc *httpConn) writeRequestHead(w *bufio.Writer, bc *bconn) {
+	r := &hc.req
+	fwd := hc.s.cfg.ForwardedHeaders
+	w.Write(r.bytes(r.method))
+	w.WriteByte(' ')
+	w.Write(r.bytes(r.target))
+	if r.minor == 0 {
+		w.WriteString(" HTTP/1.0\r\n")
+	} else {
+		w.WriteString(" HTTP/1.1\r\n")
+	}
+	var xff []byte
+	for i := range r.fields {
+		f := &r.fields[i]
+		if f.drop {
+			continue
+		}
+		switch f.kind {
+		case fConnection, fHop:
+			continue
+		case fExpect:
+			if r.expectContinue {
+				continue // answered by the proxy
+			}
+		case fUpgrade:
+			if !r.connUpgrade {
+				continue
+			}
+		case fXFF:
+			if fwd {
+				if xff == nil {
+					xff = r.bytes(f.value)
+					continue
+				}
+				// several fields: write the earlier ones as they are; the
+				// last gets the client appended
+				w.Write(r.raw[f.name.a:f.name.b])
+				w.WriteString(": ")
+				w.Write(xff)
+				w.WriteString("\r\n")
+				xff = r.bytes(f.value)
+				continue
+			}
+		case fXFProto, fXFHost:
+			if fwd {
+				continue // the client's own claims are not passed on
+			}
+		}
+		w.Write(r.raw[f.name.a:f.name.b])
+		w.WriteString(": ")
+		w.Write(r.bytes(f.value))
+		w.WriteString("\r\n")
+	}
+	if r.connUpgrade && r.hasUpgrade {
+		w.WriteString("Connection: Upgrade\r\n")
+	}
+	if fwd {
+		w.WriteString("X-Forwarded-For: ")
+		if len(xff) > 0 {
+			w.Write(xff)
+			w.WriteString(", ")
+		}
+		w.WriteString(hc.ip)
+		w.WriteString("\r\nX-Forwarded-Proto: ")
+		w.WriteString(hc.proto)
+		w.WriteString("\r\n")
+		if r.hasHost {
+			w.WriteString("X-Forwarded-Host: ")
+			w.Write(r.bytes(r.host))
+			w.WriteString("\r\n")
+		}
+	}
+	w.WriteString("\r\n")
+}
+
+// writeResponseHead writes the response head for the client.
+func (hc *httpConn) writeResponseHead(w *bufio.Writer, b *backend, closing, setCookie bool) {
+	p := &hc.resp
+	w.WriteString("HTTP/1.1 ")
+	w.Write(p.bytes(p.statusText))
+	w.WriteString("\r\n")
+	upgrade := p.status == 101
+	for i := range p.fields {
+		f := &p.fields[i]
+		if f.drop {
+			continue
+		}
+		switch f.kind {
+		case fConnection, fHop:
+			continue
+		case fUpgrade:
+			if !upgrade {
+				continue
+			}
+		}
+		w.Write(p.raw[f.name.a:f.name.b])
+		w.WriteString(": ")
+		w.Write(p.bytes(f.value))
+		w.WriteString("\r\n")
+	}
+	if upgrade {
+		w.WriteString("Connection: Upgrade\r\n")
+	}
+	if setCookie {
+		w.Write(b.hc.setCookie)
+	}
+	if closing && p.status >= 200 {
+		w.WriteString("Connection: close\r\n")
+	}
+	w.WriteString("\r\n")
+}
+
+// upgrade completes a 101 Switching Protocols exchange and relays the
+// connection raw both ways (WebSocket and the like) with the TCP tunnel,
+// which takes over the backend slot.
+func (hc *httpConn) upgrade(w *bufio.Writer, g *Service, b *backend, bc *bconn) bool {
+	s := hc.s
+	w.Reset(&hc.tc)
+	hc.writeResponseHead(w, b, false, false)
+	// Bytes either side sent right after the heads are already buffered.
+	if n := bc.br.Buffered(); n > 0 {
+		p, _ := bc.br.Peek(n)
+		w.Write(p)
+	}
+	err := w.Flush()
+	if err == nil {
+		if n := hc.br.Buffered(); n > 0 {
+			p, _ := hc.br.Peek(n)
+			_, err = bc.tc.c.Write(p)
+		}
+	}
+	sc := bc.tc.c.(*net.TCPConn)
+	if err != nil {
+		sc.Close()
+		g.release(b)
+		return false
+	}
+	hc.tc.c.SetDeadline(time.Time{})
+	sc.SetDeadline(time.Time{})
+	c, ok := hc.tc.c.(*net.TCPConn)
+	if !ok {
+		// TLS client: a plain two-way copy, no splice.
+		relay(hc.tc.c, sc)
+		g.release(b)
+		return false
+	}
+	t := s.newTunnel(c, sc, b)
+	t.s = g // the slot and the bytes belong to the group
+	if !g.register(hc.ctx, t) {
+		sc.Close()
+		g.release(b)
+		return false
+	}
+	t.run()
+	g.unregister(t)
+	return false
+}
+
+// acquireThis takes a slot on b for a sticky request when b is usable and
+// has room; otherwise the request is balanced as usual.
+func (s *Service) acquireThis(b *backend) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !b.alive() || b.full() || s.queue.Len() > 0 {
+		return false
+	}
+	b.active++
+	return true
+}
+
+// checkIdleLocked wakes a draining Run once no connection is left.
+func (s *Service) checkIdleLocked() {
+	if s.idle != nil && len(s.tunnels) == 0 && (s.hs == nil || len(s.hs.conns) == 0) {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
+// relay copies both ways between a and b until either side ends, then
+// closes both.
+func relay(a, b net.Conn) {
+	done := make(chan struct{})
+	go func() {
+		io.Copy(a, b)
+		a.Close()
+		b.Close()
+		close(done)
+	}()
+	io.Copy(b, a)
+	a.Close()
+	b.Close()
+	<-done
+}
+
+// prefixConn returns bytes read ahead (past a PROXY header) before the
+// connection's own.
+type prefixConn struct {
+	net.Conn
+	rest []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.rest) > 0 {
+		n := copy(p, c.rest)
+		c.rest = c.rest[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// CloseWrite half-closes the connection underneath.
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
