@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"vigil/checks"
@@ -13,15 +14,13 @@ import (
 )
 
 // buildServices makes the proxy services of the config. Parts not built yet
-// (L7 http, lvs mode) are refused by name.
+// (lvs mode) are refused by name.
 func buildServices(cfg *config.Config, log *slog.Logger) (map[string]*proxy.Service, error) {
 	out := map[string]*proxy.Service{}
 	for _, sc := range cfg.Services {
 		switch {
 		case sc.Mode == "lvs":
 			return nil, fmt.Errorf("%s: service %s: mode: lvs needs IPVS support, which this build does not have yet", cfg.File, sc.Name)
-		case sc.Protocol == "http":
-			return nil, fmt.Errorf("%s: service %s: protocol: http needs the L7 proxy, which this build does not have yet; protocol: tcp serves HTTP at L4", cfg.File, sc.Name)
 		}
 		s, err := proxy.NewService(sc, log) // it names itself in its log lines
 		if err != nil {
@@ -38,7 +37,18 @@ func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine
 	if sc.Check == nil {
 		return // no check: backends count as up (HAProxy without "check")
 	}
-	for _, b := range sc.Backends {
+	// Route groups (http) have backends of their own; an address shared by
+	// several groups is probed once and SetBackendUp reaches every group.
+	seen := map[string]bool{}
+	all := slices.Clone(sc.Backends)
+	for _, r := range sc.Routes {
+		all = append(all, r.Backends...)
+	}
+	for _, b := range all {
+		if seen[b.Address] {
+			continue
+		}
+		seen[b.Address] = true
 		w := engine.Watch(sc.Name+"/"+b.Address, checks.Target{Check: *sc.Check, Address: b.Address})
 		addr := b.Address
 		follow(ctx, wg, w, func(ev checks.Event) { s.SetBackendUp(addr, ev.Up, ev.Reason) })
