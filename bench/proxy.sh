@@ -3,7 +3,9 @@
 #   sudo ./bench/proxy.sh            # 3 interleaved runs of 10s each
 #   RUNS=5 SECONDS_PER_RUN=10 ./bench/proxy.sh
 # Loopback, one nginx backend, wrk -t2 -c64. Prints medians of req/s, p50,
-# p99 for: wrk straight to nginx, vigil tcp, HAProxy tcp; ratios to direct
+# p99 for: wrk straight to nginx, vigil and HAProxy in tcp and http mode
+# (HAProxy http with http-reuse always, vigil without X-Forwarded-For, so
+# both do the same work); ratios to direct
 # and to HAProxy; and RSS of vigil and HAProxy idle and at 1000 connections.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
@@ -50,7 +52,15 @@ defaults
 frontend tcp_in
     bind 127.0.0.1:18081
     default_backend be
+frontend http_in
+    mode http
+    bind 127.0.0.1:18083
+    default_backend be_http
 backend be
+    server nginx 127.0.0.1:18080
+backend be_http
+    mode http
+    http-reuse always
     server nginx 127.0.0.1:18080
 HAP
 haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
@@ -64,11 +74,17 @@ services:
     mode: proxy
     protocol: tcp
     backends: ["127.0.0.1:18080"]
+  - name: bench-http
+    listen: 127.0.0.1:18084
+    mode: proxy
+    protocol: http
+    forwarded_headers: false
+    backends: ["127.0.0.1:18080"]
 VIG
 "$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
 vigil_pid=$!
 
-for port in 18080 18081 18082; do
+for port in 18080 18081 18082 18083 18084; do
 	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
 done
 
@@ -92,8 +108,8 @@ run() { # name port -> "rps p50 p99"
 	echo "$rps $p50 $p99"
 }
 declare -A res
-names=(direct vigil-tcp haproxy-tcp)
-declare -A port=([direct]=18080 [vigil-tcp]=18082 [haproxy-tcp]=18081)
+names=(direct vigil-tcp haproxy-tcp vigil-http haproxy-http)
+declare -A port=([direct]=18080 [vigil-tcp]=18082 [haproxy-tcp]=18081 [vigil-http]=18084 [haproxy-http]=18083)
 for r in $(seq "$RUNS"); do
 	for n in "${names[@]}"; do
 		res[$n]+="$(run "$n" "${port[$n]}")"$'\n'
@@ -117,11 +133,10 @@ d=$(col direct 1)
 for n in "${names[@]}"; do
 	rps=$(col "$n" 1); p50=$(col "$n" 2); p99=$(col "$n" 3)
 	ref=""
-	case $n in vigil-tcp) ref=$(col haproxy-tcp 1) ;; haproxy-tcp) ref=$rps ;; esac
+	case $n in vigil-tcp) ref=$(col haproxy-tcp 1) ;; vigil-http) ref=$(col haproxy-http 1) ;; haproxy-*) ref=$rps ;; esac
 	xd=$(awk -v a="$rps" -v b="$d" 'BEGIN {printf "%.2f", a/b}')
 	xh=-; [ -n "$ref" ] && xh=$(awk -v a="$rps" -v b="$ref" 'BEGIN {printf "%.2f", a/b}')
 	printf '%-13s %10.0f %9s %9s %9s %10s\n' "$n" "$rps" "$p50" "$p99" "$xd" "$xh"
 done
 printf '\nRSS MB      idle   at 1000 conns\n'
 for n in vigil haproxy; do printf '%-9s %6s %8s\n' "$n" "${rss_idle[$n]}" "${rss_1000[$n]}"; done
-echo "(http mode: not built yet)"
