@@ -2,6 +2,7 @@
 # Proxy throughput and latency, vigil against HAProxy, side by side (root).
 #   sudo ./bench/proxy.sh            # 3 interleaved runs of 10s each
 #   RUNS=5 SECONDS_PER_RUN=10 ./bench/proxy.sh
+#   VIGIL_ENV="env GOMAXPROCS=1" ./bench/proxy.sh   # run vigil under another environment
 # Loopback, one nginx backend, wrk -t2 -c64. Prints medians of req/s, p50,
 # p99 for: wrk straight to nginx, vigil and HAProxy in tcp and http mode
 # (HAProxy http with http-reuse always, vigil without X-Forwarded-For, so
@@ -81,7 +82,7 @@ services:
     forwarded_headers: false
     backends: ["127.0.0.1:18080"]
 VIG
-"$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
+${VIGIL_ENV:-} "$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
 vigil_pid=$!
 
 for port in 18080 18081 18082 18083 18084; do
