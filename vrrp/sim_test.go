@@ -449,10 +449,11 @@ func TestSimPreemptDelay(t *testing.T) {
 	s.do(0, a, Start{})
 	s.do(10*time.Second, b, Start{})
 	s.run(time.Minute)
-	// During the delay (10s..15s) b accepts a's adverts; the last one it
-	// accepts arrives at 14.601, so it takes over 3.21s later, not at
-	// 13.21 as without the delay.
-	wantTimes(t, b, Master, millis(14601)+millis(3210))
+	// During the delay (10s..15s) b accepts a's adverts. The first one
+	// after it (15.601) comes from the master b follows with a lower
+	// priority, so b takes over after its Skew_Time (0.21s) rather than
+	// the rest of Master_Down_Interval.
+	wantTimes(t, b, Master, millis(15601)+millis(210))
 	wantMasters(t, s, 1, "b")
 }
 
@@ -545,10 +546,11 @@ func TestSimTrackingDropsMaster(t *testing.T) {
 	prio, _, reason := Effective(200, []TrackStatus{{"check nginx-alive", -100, true}})
 	s.do(10*time.Second, a, PriorityChanged{prio, reason})
 	s.run(time.Minute)
-	// a advertises 100 at once; b discards it (preempt) and every later
-	// one, so its timer from a's last priority-200 advert (9.211) fires.
-	wantTimes(t, b, Master, millis(9211)+millis(3410))
-	wantTimes(t, a, Backup, 0, millis(12622))
+	// a advertises 100 at once (arrives 10.001); b, preempting, discards
+	// it, and since it comes from the master it follows, takes over after
+	// its Skew_Time (0.41s) instead of waiting out Master_Down_Interval.
+	wantTimes(t, b, Master, millis(10001)+millis(410))
+	wantTimes(t, a, Backup, 0, millis(10412))
 	wantMasters(t, s, 1, "b")
 	if want := "priority 100 < peer 10.0.0.2 priority 150"; a.lastTransition().Reason != want {
 		t.Fatalf("reason %q, want %q", a.lastTransition().Reason, want)

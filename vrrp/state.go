@@ -484,6 +484,18 @@ func (m *Machine) backupAdvert(e AdvertReceived) {
 	}
 	// Discard: the Master_Down_Timer keeps running and fires, which is
 	// how a preempting backup takes over from a lower-priority master.
+	//
+	// When the advert comes from the master we have been following, its
+	// priority is now below ours: it dropped (tracking says it can no
+	// longer serve) or our own rose or our preempt_delay ended. Waiting out
+	// the rest of Master_Down_Interval (up to 3 intervals) only prolongs
+	// an outage, so take over after Skew_Time, as for a priority-0
+	// resignation; the skew still lets the best of several backups win.
+	// A master we never followed (we just started) gets the RFC's full
+	// interval. Once only: later lower adverts leave the timer running.
+	if !m.discarded && e.From == m.masterAddr {
+		m.setTimer(MasterDownTimer, SkewTime(m.priority, m.masterInterval, m.p.Version))
+	}
 	m.discarded = true
 	m.discardedFrom = e.From
 	m.discardedPrio = e.Priority

@@ -504,10 +504,13 @@ func TestMachinePriorityChanged(t *testing.T) {
 		checkActions(t, m.Step(AdvertReceived{From: machAddrHigh, Priority: 250, Interval: time.Second}),
 			SetTimer{MasterDownTimer, millis(3210)})
 	})
-	t.Run("backup raised above master discards its adverts", func(t *testing.T) {
+	t.Run("backup raised above master discards its adverts and preempts after skew", func(t *testing.T) {
 		m := backupMachine(t, nil)
 		m.Step(AdvertReceived{From: machAddrHigh, Priority: 120, Interval: time.Second})
 		m.Step(PriorityChanged{150, ""})
+		checkActions(t, m.Step(AdvertReceived{From: machAddrHigh, Priority: 120, Interval: time.Second}),
+			SetTimer{MasterDownTimer, SkewTime(150, time.Second, 3)})
+		// Later lower adverts leave the timer alone: it must fire.
 		checkActions(t, m.Step(AdvertReceived{From: machAddrHigh, Priority: 120, Interval: time.Second}))
 		acts := m.Step(TimerFired{MasterDownTimer})
 		if m.State() != Master || acts[len(acts)-1].(Transition).Reason != "preempting: priority 150 > master 10.0.0.3 priority 120" {
