@@ -226,15 +226,7 @@ func (in *Instance) Force(state State, reason string) {
 }
 
 func (in *Instance) recomputePriority() {
-	ts := make([]TrackStatus, 0, len(in.trackKeys))
-	for _, k := range in.trackKeys {
-		ts = append(ts, in.tracks[k])
-	}
-	prio, fault, reason := Effective(in.cfg.Priority, ts)
-	if in.linkDown {
-		fault = true
-		reason = fmt.Sprintf("interface %s down", in.cfg.Interface)
-	}
+	prio, fault, reason := in.effectiveNow()
 	if in.machine == nil {
 		in.fault = fault
 		return // Run applies the state it finds at start
@@ -286,7 +278,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		in.log.Info("adopting VIPs already on the interface", "count", len(present))
 	}
 
-	prio, fault, _ := in.effectiveNow()
+	prio, fault, why := in.effectiveNow()
 	in.machine = NewMachine(Params{
 		Version: in.cfg.Version, Priority: prio, AdvertInterval: in.cfg.AdvertInterval,
 		Preempt: in.cfg.Preempt, PreemptDelay: in.cfg.PreemptDelay, Address: in.addr,
@@ -296,7 +288,7 @@ func (in *Instance) Run(ctx context.Context) error {
 		if in.hooks.OnFault != nil {
 			in.hooks.OnFault(in.cfg.Name, true)
 		}
-		in.apply(in.machine.Step(FaultChanged{Fault: true, Reason: in.faultReason()}))
+		in.apply(in.machine.Step(FaultChanged{Fault: true, Reason: why}))
 	}
 	in.log.Info("starting", "interface", in.cfg.Interface, "vrid", in.cfg.VRID, "version", in.cfg.Version,
 		"priority", prio, "address", in.addr, "advert_interval", in.cfg.AdvertInterval,
@@ -370,11 +362,6 @@ func (in *Instance) effectiveNow() (uint8, bool, string) {
 		return prio, true, fmt.Sprintf("interface %s down", in.cfg.Interface)
 	}
 	return prio, fault, reason
-}
-
-func (in *Instance) faultReason() string {
-	_, _, r := in.effectiveNow()
-	return r
 }
 
 func (in *Instance) open() error {
