@@ -699,12 +699,33 @@ func (v *validator) backends(p string, bs []Backend, s *Service) {
 
 func (v *validator) lvsService(p string, s *Service) {
 	v.oneOf(p+".lvs.forward", s.LVS.Forward, "nat", "dr", "tun")
+	fam, famKnown := lvsFamily(s)
 	if m := s.LVS.PersistenceNetmask; m != "" {
-		if _, err := strconv.Atoi(m); err != nil {
+		if n, err := strconv.Atoi(m); err != nil {
 			if a, err := netip.ParseAddr(m); err != nil || !isNetmask(a) {
 				v.errorf(p+".lvs.persistence_netmask", "%q is not a netmask like 255.255.255.0 or a prefix length like 24", m)
+			} else if famKnown && fam == IPv6 {
+				v.errorf(p+".lvs.persistence_netmask", "%q: an IPv6 service takes a prefix length like 64", m)
 			}
+		} else if famKnown && fam == IPv6 && (n < 1 || n > 128) {
+			v.errorf(p+".lvs.persistence_netmask", "%d is out of range 1..128 for IPv6", n)
+		} else if famKnown && fam == IPv4 && (n < 0 || n > 32) {
+			v.errorf(p+".lvs.persistence_netmask", "%d is out of range 0..32 for IPv4", n)
 		}
+	}
+	for j, b := range s.Backends {
+		bp := fmt.Sprintf("%s.backends[%d]", p, j)
+		if b.Backup {
+			v.errorf(bp+".backup", "applies to mode: proxy only; for lvs use lvs.sorry_server, which takes traffic while no real server is up")
+		}
+		// A fwmark service has no address of its own: its real servers
+		// must agree on the family the service is created with.
+		if a, err := netip.ParseAddrPort(b.Address); err == nil && s.Fwmark != 0 && famKnown && familyOf(a.Addr()) != fam {
+			v.errorf(bp+".address", "%s is %s but the other real servers of this fwmark service are %s", a.Addr(), familyOf(a.Addr()), fam)
+		}
+	}
+	if ss := s.LVS.SorryServer; ss.IsValid() && s.Fwmark != 0 && famKnown && familyOf(ss.Addr()) != fam {
+		v.errorf(p+".lvs.sorry_server", "%s is %s but the real servers of this fwmark service are %s", ss, familyOf(ss.Addr()), fam)
 	}
 	for j, f := range s.LVS.SchedFlags {
 		fp := fmt.Sprintf("%s.lvs.sched_flags[%d]", p, j)
@@ -724,6 +745,20 @@ func (v *validator) lvsService(p string, s *Service) {
 			v.errorf(p+"."+f, "applies to mode: proxy only; IPVS forwards packets without reading them")
 		}
 	}
+}
+
+// lvsFamily is the address family an lvs service is created with: its
+// listen address's, or for a fwmark service its first real server's.
+func lvsFamily(s *Service) (Family, bool) {
+	if s.Listen.IsValid() {
+		return familyOf(s.Listen.Addr()), true
+	}
+	for _, b := range s.Backends {
+		if a, err := netip.ParseAddrPort(b.Address); err == nil {
+			return familyOf(a.Addr()), true
+		}
+	}
+	return IPv4, false
 }
 
 // proxyOnly tells which proxy-only settings a service uses.
