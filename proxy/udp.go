@@ -76,13 +76,15 @@ func (s *Service) runUDP(ctx context.Context) error {
 			continue
 		}
 		u.last.Store(time.Now().UnixNano())
+		// Counted before the send, so a reader that saw the answer also
+		// sees the bytes; taken back when the send fails.
+		u.in.Add(int64(n))
 		if _, err := u.conn.Write(buf[:n]); err != nil {
 			// Typically ECONNREFUSED reported for an earlier datagram;
 			// the health check, not one datagram, decides about the backend.
+			u.in.Add(-int64(n))
 			s.drop()
-			continue
 		}
-		u.in.Add(int64(n))
 	}
 	ln.Close()
 	s.setListening(nil, "stopped")
@@ -188,8 +190,9 @@ func (u *udpSession) run(ln *net.UDPConn) {
 			return false
 		}
 		if rerr == nil && n >= 0 {
-			if _, err := ln.WriteToUDPAddrPort((*buf)[:n], u.client); err == nil {
-				u.out.Add(int64(n))
+			u.out.Add(int64(n))
+			if _, err := ln.WriteToUDPAddrPort((*buf)[:n], u.client); err != nil {
+				u.out.Add(-int64(n))
 			}
 			u.last.Store(time.Now().UnixNano())
 		}
