@@ -62,6 +62,12 @@ type Service struct {
 	// change it before Run.
 	Drain time.Duration
 
+	// Relay moves the bytes of established TCP connections (relay.go).
+	// Services of one daemon share one; when it is nil, Run starts one of
+	// its own for as long as it runs. Set it before Run.
+	Relay *Relay
+	relay *Relay // the one in use while Run runs
+
 	// spliceAfter is the burst (bytes in back-to-back full reads) after
 	// which a TCP direction switches to splice; 0 splices from the start,
 	// negative never. Tests and benchmarks change it.

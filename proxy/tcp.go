@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -24,6 +25,17 @@ func (s *Service) runTCP(ctx context.Context) error {
 	if err != nil {
 		s.setListening(nil, err.Error())
 		return fmt.Errorf("service %s: listen on %s: %w", s.cfg.Name, s.cfg.Listen, err)
+	}
+	s.relay = s.Relay
+	if s.relay == nil {
+		r, err := NewRelay(runtime.GOMAXPROCS(0))
+		if err != nil {
+			ln.Close()
+			s.setListening(nil, err.Error())
+			return fmt.Errorf("service %s: %w", s.cfg.Name, err)
+		}
+		defer r.Close() // after the drain below: deferred calls run last
+		s.relay = r
 	}
 	s.setListening(ln.Addr(), "")
 	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", s.cfg.Protocol)
