@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"vigil/lvs"
 )
 
 func runArgs(args ...string) (code int, stdout, stderr string) {
@@ -109,12 +111,24 @@ func TestHelpAndUsage(t *testing.T) {
 func TestRunRefusesUnbuiltParts(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "svc.yaml")
 	for text, want := range map[string]string{
-		"services:\n  - { name: ipvs, mode: lvs, listen: \"10.0.0.1:80\", backends: [10.0.0.2:80] }\n": "service ipvs: mode: lvs needs IPVS support, which this build does not have yet",
+		"alerts: { webhooks: [{ url: \"http://127.0.0.1:9/hook\" }] }\nservices:\n  - { name: web, listen: \"127.0.0.1:80\", backends: [127.0.0.1:8080] }\n": "alerts are not built yet",
 	} {
 		os.WriteFile(file, []byte(text), 0o644)
 		code, _, errOut := runArgs("run", "-c", file)
 		if code != 1 || !strings.Contains(errOut, want) {
 			t.Errorf("exit %d, stderr %q, want %q", code, errOut, want)
+		}
+	}
+	// mode: lvs on a kernel without IPVS: refused at start with the reason,
+	// where moby/ipvs alone would accept every rule and forward nothing.
+	if h, err := lvs.Open(""); err == nil {
+		h.Close()
+		t.Log("this kernel has IPVS: not checking the refusal of mode: lvs without it")
+	} else {
+		os.WriteFile(file, []byte("services:\n  - { name: ipvs, mode: lvs, listen: \"10.0.0.1:80\", backends: [10.0.0.2:80] }\n"), 0o644)
+		code, _, errOut := runArgs("run", "-c", file)
+		if want := "service ipvs (mode: lvs): lvs: IPVS not available in this kernel (load ip_vs, or use mode: proxy)"; code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("lvs without IPVS: exit %d, stderr %q, want %q", code, errOut, want)
 		}
 	}
 	code, _, errOut := runArgs("run", "-c", "/nonexistent.yaml")

@@ -15,9 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moby/ipvs"
+
 	"vigil/arp"
 	"vigil/checks"
 	"vigil/config"
+	"vigil/lvs"
 	"vigil/proxy"
 	"vigil/script"
 	"vigil/vrrp"
@@ -30,6 +33,8 @@ type Daemon struct {
 	instances []*vrrp.Instance
 	byName    map[string]*vrrp.Instance
 	services  map[string]*proxy.Service
+	lvs       *lvs.Manager // nil without mode: lvs services
+	ipvs      *ipvs.Handle // the lvs manager's, closed when Run ends
 }
 
 // New checks that this build can run everything the config asks for and
@@ -49,10 +54,17 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}, services: services}
+	lvsManager, ipvsHandle, err := buildLVS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}, services: services, lvs: lvsManager, ipvs: ipvsHandle}
 	for _, ic := range cfg.VRRP {
 		in, err := vrrp.NewInstance(instanceConfig(ic), vrrp.Hooks{}, log)
 		if err != nil {
+			if ipvsHandle != nil {
+				ipvsHandle.Close()
+			}
 			return nil, err
 		}
 		d.instances = append(d.instances, in)
@@ -95,6 +107,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.ipvs != nil {
+		defer d.ipvs.Close()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -130,6 +145,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	health := map[string]*serviceHealth{}
 	for name, s := range d.services {
 		health[name] = &serviceHealth{s: s}
+	}
+	for _, sc := range d.cfg.Services {
+		if sc.Mode == "lvs" {
+			health[sc.Name] = &serviceHealth{s: lvsHealth{m: d.lvs, name: sc.Name}}
+		}
 	}
 	for i, ic := range d.cfg.VRRP {
 		in := d.instances[i]
@@ -172,7 +192,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	for _, sc := range d.cfg.Services {
-		gateBackends(ctx, &bg, engine, sc, d.services[sc.Name])
+		if sc.Mode == "lvs" {
+			name := sc.Name
+			gateBackends(ctx, &bg, engine, sc, func(addr string, up bool, _ string) { d.lvs.SetBackendUp(name, addr, up) })
+		} else {
+			gateBackends(ctx, &bg, engine, sc, d.services[sc.Name].SetBackendUp)
+		}
 		quorumHooks(health[sc.Name], sc.Name, notifierFor(sc.QuorumUp, 10*time.Second), notifierFor(sc.QuorumDown, 10*time.Second))
 		health[sc.Name].run(ctx, &bg)
 	}
@@ -196,6 +221,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	for name, s := range d.services {
 		start("service "+name, s.Run)
+	}
+	if d.lvs != nil {
+		start("lvs", d.lvs.Run)
 	}
 	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "services", len(d.services), "config", d.cfg.File)
 	parts.Wait()

@@ -13,14 +13,13 @@ import (
 	"vigil/vrrp"
 )
 
-// buildServices makes the proxy services of the config. Parts not built yet
-// (lvs mode) are refused by name.
+// buildServices makes the proxy services of the config; mode: lvs services
+// are the lvs manager's (see buildLVS).
 func buildServices(cfg *config.Config, log *slog.Logger) (map[string]*proxy.Service, error) {
 	out := map[string]*proxy.Service{}
 	for _, sc := range cfg.Services {
-		switch {
-		case sc.Mode == "lvs":
-			return nil, fmt.Errorf("%s: service %s: mode: lvs needs IPVS support, which this build does not have yet", cfg.File, sc.Name)
+		if sc.Mode == "lvs" {
+			continue
 		}
 		s, err := proxy.NewService(sc, log) // it names itself in its log lines
 		if err != nil {
@@ -31,9 +30,10 @@ func buildServices(cfg *config.Config, log *slog.Logger) (map[string]*proxy.Serv
 	return out, nil
 }
 
-// gateBackends feeds each backend's health check into its service: one
-// watch per backend, shared with any other consumer of the same target.
-func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine, sc config.Service, s *proxy.Service) {
+// gateBackends feeds each backend's health check into its service through
+// set (a proxy service or the lvs manager): one watch per backend, shared
+// with any other consumer of the same target.
+func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine, sc config.Service, set func(addr string, up bool, reason string)) {
 	if sc.Check == nil {
 		return // no check: backends count as up (HAProxy without "check")
 	}
@@ -51,7 +51,7 @@ func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine
 		seen[b.Address] = true
 		w := engine.Watch(sc.Name+"/"+b.Address, checks.Target{Check: *sc.Check, Address: b.Address})
 		addr := b.Address
-		follow(ctx, wg, w, func(ev checks.Event) { s.SetBackendUp(addr, ev.Up, ev.Reason) })
+		follow(ctx, wg, w, func(ev checks.Event) { set(addr, ev.Up, ev.Reason) })
 	}
 }
 
@@ -80,8 +80,15 @@ func follow(ctx context.Context, wg *sync.WaitGroup, w *checks.Watch, fn func(ch
 // tracks, quorum hooks): the service signals changes on a single coalescing
 // channel, which only one reader may drain.
 type serviceHealth struct {
-	s    *proxy.Service
+	s    healthSource
 	subs []func(up bool, why string)
+}
+
+// healthSource is a service's own health on this node: a proxy service's,
+// or an lvs service's as the lvs manager reports it.
+type healthSource interface {
+	Health() (up bool, reason string)
+	HealthChanges() <-chan struct{}
 }
 
 // subscribe registers fn; it is called with the current health when the
