@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need (Debian packages), then
 # checks formatting and vet, and runs every test, the end-to-end ones in
-# network namespaces included (they need root; as non-root they skip).
+# network namespaces and the IPVS ones in a qemu VM included (they need
+# root; as non-root they skip).
 #   sudo ./scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump; do
+for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump \
+	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# The IPVS tests boot Debian's stock kernel in qemu (tests/vm) with a static
+# busybox as the initramfs's userland. Checked by package, not by command:
+# Debian's default busybox is dynamically linked, useless without a libc.
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 if ((${#need[@]})); then
 	if [ "$(id -u)" = 0 ]; then
 		echo "== installing: ${need[*]}"
