@@ -4,6 +4,8 @@
 //
 //	go run ./tests/vm/cmd/vmrun [-timeout 120s] BINARY [ARGS...]
 //
+// go run itself reports any non-zero status as 1 ("exit status 7" on
+// stderr); build vmrun with go build to get the payload's exact status.
 // Build Go payloads with CGO_ENABLED=0 so they are static. When the VM
 // itself fails (tools missing, timeout, kernel panic) vmrun exits 125, a
 // status chosen to be distinguishable from the payload's own.
