@@ -102,6 +102,12 @@ type Service struct {
 	st        counters
 
 	hs *httpService // protocol http only
+
+	// The listening socket and its handoff to a replacing Service (handoff.go).
+	sock       Socket        // while Run serves on it
+	adopted    Socket        // from Adopt, for the next Run
+	handoff    chan Socket   // set by Handoff: the accept loop answers on it
+	handingOff chan struct{} // closed by Handoff, to wake an accept loop waiting for a slot
 }
 
 // counters are the service-wide totals, guarded by Service.mu.
@@ -196,6 +202,7 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 		tunnels:     make(map[*tunnel]struct{}),
 		sessions:    make(map[netip.AddrPort]*udpSession),
 		listenErr:   "not started",
+		handingOff:  make(chan struct{}),
 	}
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	s.dgrams.New = func() any { b := make([]byte, maxDatagram); return &b }

@@ -21,11 +21,15 @@ const proxyHeaderBuf = 4096
 
 // runTCP is Run for protocol tcp.
 func (s *Service) runTCP(ctx context.Context) error {
-	ln, _, err := s.listen(ctx, "tcp", s.cfg.Listen.String())
+	sock, err := s.takeSocket(func() (Socket, error) {
+		ln, _, err := s.listen(ctx, "tcp", s.cfg.Listen.String())
+		return Socket{stream: ln}, err
+	})
 	if err != nil {
 		s.setListening(nil, err.Error())
 		return fmt.Errorf("service %s: listen on %s: %w", s.cfg.Name, s.cfg.Listen, err)
 	}
+	ln := sock.stream
 	s.relay = s.Relay
 	if s.relay == nil {
 		r, err := NewRelay(runtime.GOMAXPROCS(0))
@@ -37,10 +41,12 @@ func (s *Service) runTCP(ctx context.Context) error {
 		defer r.Close() // after the drain below: deferred calls run last
 		s.relay = r
 	}
+	s.publishSocket(sock)
 	s.setListening(ln.Addr(), "")
 	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", s.cfg.Protocol)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	handingOff := s.handingOff // replaced only by the next Run
 
 	// The service's max_conn is a semaphore taken before Accept, not after:
 	// over the limit the kernel's backlog fills and clients wait (or retry
@@ -56,8 +62,9 @@ func (s *Service) runTCP(ctx context.Context) error {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+			case <-handingOff:
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || s.handedOff() {
 				break
 			}
 		}
@@ -66,7 +73,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 			if sem != nil {
 				<-sem
 			}
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) || s.handedOff() {
 				break
 			}
 			// Out of file descriptors and the like: wait for connections to
@@ -91,9 +98,13 @@ func (s *Service) runTCP(ctx context.Context) error {
 			s.serveConn(ctx, c.(*net.TCPConn))
 		})
 	}
-	ln.Close()
-	s.setListening(nil, "stopped")
-	s.log.Info("stopped accepting, draining", "drain", s.Drain)
+	if s.releaseSocket(stop) {
+		s.setListening(nil, "handed off")
+		s.log.Info("handed the listening socket on, draining", "drain", s.Drain)
+	} else {
+		s.setListening(nil, "stopped")
+		s.log.Info("stopped accepting, draining", "drain", s.Drain)
+	}
 	s.drainTCP()
 	wg.Wait()
 	return nil

@@ -38,12 +38,19 @@ type udpSession struct {
 
 // runUDP is Run for protocol udp.
 func (s *Service) runUDP(ctx context.Context) error {
-	_, pc, err := s.listen(ctx, "udp", s.cfg.Listen.String())
+	sock, err := s.takeSocket(func() (Socket, error) {
+		_, pc, err := s.listen(ctx, "udp", s.cfg.Listen.String())
+		if err != nil {
+			return Socket{}, err
+		}
+		return Socket{packet: pc.(*net.UDPConn)}, nil
+	})
 	if err != nil {
 		s.setListening(nil, err.Error())
 		return fmt.Errorf("service %s: listen on %s: %w", s.cfg.Name, s.cfg.Listen, err)
 	}
-	ln := pc.(*net.UDPConn)
+	ln := sock.packet
+	s.publishSocket(sock)
 	s.setListening(ln.LocalAddr(), "")
 	s.log.Info("listening", "addr", ln.LocalAddr().String(), "protocol", "udp")
 	if s.cfg.Listen.Addr().IsUnspecified() {
@@ -64,7 +71,7 @@ func (s *Service) runUDP(ctx context.Context) error {
 	for {
 		n, from, err := ln.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) || s.handedOff() {
 				break
 			}
 			s.log.Debug("udp read failed", "err", err)
@@ -86,10 +93,13 @@ func (s *Service) runUDP(ctx context.Context) error {
 			s.drop()
 		}
 	}
-	ln.Close()
-	s.setListening(nil, "stopped")
-	// Replies leave through the listener, which is closed now, so there is
-	// nothing to drain: end every session.
+	if s.releaseSocket(stop) {
+		s.setListening(nil, "handed off")
+	} else {
+		s.setListening(nil, "stopped")
+	}
+	// Replies leave through the listener, which is closed or belongs to
+	// the next Service now, so there is nothing to drain: end every session.
 	s.mu.Lock()
 	s.stopping = true
 	var all []*udpSession
