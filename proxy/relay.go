@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +52,14 @@ var errRelayClosed = errors.New("relay closed")
 // relayBufSize is the loop's read buffer: one read takes what a typical
 // message brings, and bulk reads move a useful amount per syscall.
 const relayBufSize = 64 << 10
+
+// relayYields is how many times an idle loop yields to other goroutines,
+// polling after each, before it parks. Under load events arrive while the
+// others run, which spares a park and a wake-up through the netpoller:
+// with one yield bench/proxy.sh measured tcp mode at 0.95-1.01x HAProxy
+// and p99 4-5 ms, without 0.91x and p99 12 ms; more yields measured no
+// better.
+const relayYields = 1
 
 // maxReadsPerWake bounds the reads of one socket per readiness event, so a
 // socket that always has data cannot starve the others on its loop.
@@ -245,6 +254,14 @@ func (l *eventLoop) run() {
 	}
 	for {
 		if !poll(0) && werr == nil {
+			for range relayYields {
+				runtime.Gosched()
+				if poll(0) || werr != nil {
+					break
+				}
+			}
+		}
+		if n == 0 && werr == nil {
 			if l.sweepEvery > 0 {
 				f.SetReadDeadline(l.start.Add(time.Duration(l.nextSweep)))
 			} else {
