@@ -52,6 +52,8 @@ type httpService struct {
 
 	readers sync.Pool // *bufio.Reader of httpReaderSize
 	writers sync.Pool // *bufio.Writer of httpWriterSize
+
+	metrics httpMetrics // requests by code class and duration (httpmetrics.go)
 }
 
 type httpRoute struct {
@@ -293,6 +295,8 @@ type httpConn struct {
 	stop   atomic.Bool // the service is stopping: close after this request
 	closed atomic.Bool
 	cur    atomic.Pointer[bconn] // backend connection in use
+	start  time.Time             // the current request's first byte; zero once counted
+	status int                   // the backend's final status for it; 0 while none
 }
 
 // abort closes the client connection and the backend one in use.
@@ -411,8 +415,9 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 			return // closed, or idle too long: HAProxy closes silently too
 		}
 		hc.idle.Store(false)
+		hc.start, hc.status = time.Now(), 0
 		if !first && reqTimeout > 0 {
-			c.SetReadDeadline(time.Now().Add(reqTimeout))
+			c.SetReadDeadline(hc.start.Add(reqTimeout))
 		}
 		if err := hc.req.read(hc.br, true); err != nil {
 			switch {
@@ -423,6 +428,7 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				hc.fail(408)
 			}
+			hc.finish()
 			s.log.Debug("closing client: bad request head", "client", hc.ip, "err", err)
 			return
 		}
@@ -454,6 +460,7 @@ func (hc *httpConn) linger(max int64) {
 // serve forwards one request and its response. It returns whether the
 // client connection may carry another request.
 func (hc *httpConn) serve() bool {
+	defer hc.finish()
 	s, r := hc.s, &hc.req
 	g := s.route(r.hostName(), r.path())
 	var key []byte
@@ -672,8 +679,12 @@ func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep
 			hc.fail(502)
 			return false, true
 		}
+		// The request ends here; the tunnel that follows is a connection.
+		hc.status = resp.status
+		hc.finish()
 		return hc.upgrade(w, g, b, bc), false
 	}
+	hc.status = resp.status
 	noBody := r.isHead() || resp.status == 204 || resp.status == 304
 	untilEOF := !noBody && !resp.chunked && resp.contentLength < 0
 	keepClient := r.minor == 1 && !r.connClose && !untilEOF && !hc.stop.Load() && !early

@@ -44,6 +44,9 @@ type ServiceStats struct {
 	Dropped uint64
 	// SessionLimit counts UDP datagrams dropped because the session table was full.
 	SessionLimit uint64
+	// HTTP counts requests by code class and duration; nil unless the
+	// protocol is http.
+	HTTP *HTTPStats
 	// Backends are in config order (protocol http: the service's own, then
 	// each route group's, so an address may appear more than once).
 	Backends []BackendStats
@@ -55,6 +58,10 @@ type ServiceStats struct {
 type BackendStats struct {
 	// Address is the backend address as configured.
 	Address string
+	// Group is empty for the service's own backends and names the route
+	// group ("web/route0") for a route's, so that an address in both is
+	// still told apart.
+	Group string
 	// Up is the last health verdict, Reason its explanation.
 	Up     bool
 	Reason string
@@ -142,8 +149,13 @@ func (s *Service) Stats() ServiceStats {
 	if s.hs != nil {
 		// Protocol http: the route groups' backends follow the service's
 		// own, and their counters add to the service's.
+		hst := s.hs.metrics.snapshot()
+		st.HTTP = &hst
 		for _, g := range s.hs.groups[1:] {
 			gs := g.Stats()
+			for i := range gs.Backends {
+				gs.Backends[i].Group = gs.Name
+			}
 			st.Backends = append(st.Backends, gs.Backends...)
 			st.BytesIn += gs.BytesIn
 			st.BytesOut += gs.BytesOut

@@ -1,0 +1,148 @@
+package proxy
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Per-request HTTP counters. They are updated on every request of the fast
+// path, so they are plain atomics in fixed arrays: no lock, no map, no
+// allocation, and Stats reads them without stopping the requests.
+
+// CodeClass is the class of the answer a request got: the status class of
+// the backend's response, or CodeError when the proxy answered itself.
+type CodeClass int
+
+// The code classes, in the order of HTTPStats.Requests.
+const (
+	Code1xx CodeClass = iota
+	Code2xx
+	Code3xx
+	Code4xx
+	Code5xx
+	// CodeError counts requests that got no response from a backend: the
+	// proxy sent its own 400, 408, 431, 502, 503 or 504, or nothing at all
+	// (the client went away, the service stopped).
+	CodeError
+	// NumCodeClasses is the number of classes, the length of HTTPStats.Requests.
+	NumCodeClasses
+)
+
+// String is the class as a metric label value: "1xx" ... "5xx", "error".
+func (c CodeClass) String() string {
+	switch c {
+	case Code1xx:
+		return "1xx"
+	case Code2xx:
+		return "2xx"
+	case Code3xx:
+		return "3xx"
+	case Code4xx:
+		return "4xx"
+	case Code5xx:
+		return "5xx"
+	}
+	return "error"
+}
+
+// classOf maps a backend's status code to its class; 0 means the proxy
+// answered (or nobody did).
+func classOf(status int) CodeClass {
+	if status >= 100 && status < 600 {
+		return CodeClass(status/100 - 1)
+	}
+	return CodeError
+}
+
+// numDurationBuckets is the number of finite buckets of the request
+// duration histogram.
+const numDurationBuckets = 13
+
+// durationBounds are the upper bounds of the request duration buckets,
+// from 1 ms (a keep-alive request to a near backend) to 10 s. A function
+// returning an array, so there is no package-level table to guard.
+func durationBounds() [numDurationBuckets]time.Duration {
+	return [numDurationBuckets]time.Duration{
+		time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+		10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+		100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+		time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+	}
+}
+
+// httpMetrics counts the requests of one protocol http Service.
+type httpMetrics struct {
+	requests [NumCodeClasses]atomic.Uint64
+	// buckets[i] counts durations <= bound i and > bound i-1 (not
+	// cumulative, so one request touches one counter); the last is +Inf.
+	buckets [numDurationBuckets + 1]atomic.Uint64
+	sumNs   atomic.Int64
+}
+
+// observe records one finished request.
+func (m *httpMetrics) observe(c CodeClass, d time.Duration) {
+	m.requests[c].Add(1)
+	bounds := durationBounds()
+	i := 0
+	for i < len(bounds) && d > bounds[i] {
+		i++
+	}
+	m.buckets[i].Add(1)
+	m.sumNs.Add(int64(d))
+}
+
+// HTTPStats are the request counters of a protocol http service.
+type HTTPStats struct {
+	// Requests counts requests by the class of their answer, indexed by
+	// CodeClass. HTTP/2 requests are not counted yet.
+	Requests [NumCodeClasses]uint64
+	// Duration is the time from a request's first byte to the end of its
+	// response (for a WebSocket upgrade, to the 101 response).
+	Duration DurationHistogram
+}
+
+// DurationHistogram is a snapshot of a fixed-bucket histogram, in the
+// shape Prometheus exposes.
+type DurationHistogram struct {
+	// Bounds are the buckets' upper bounds, ascending; +Inf is implied.
+	Bounds []time.Duration
+	// Cumulative[i] counts observations <= Bounds[i].
+	Cumulative []uint64
+	// Count is the number of observations (the +Inf bucket).
+	Count uint64
+	// Sum is the total of all observations.
+	Sum time.Duration
+}
+
+// snapshot reads the counters. Each is read once, and Count is derived
+// from the buckets, so the histogram is consistent in itself even while
+// requests finish.
+func (m *httpMetrics) snapshot() HTTPStats {
+	var st HTTPStats
+	for i := range m.requests {
+		st.Requests[i] = m.requests[i].Load()
+	}
+	bounds := durationBounds()
+	st.Duration.Bounds = bounds[:]
+	st.Duration.Cumulative = make([]uint64, len(bounds))
+	var n uint64
+	for i := range m.buckets {
+		n += m.buckets[i].Load()
+		if i < len(bounds) {
+			st.Duration.Cumulative[i] = n
+		}
+	}
+	st.Duration.Count = n
+	st.Duration.Sum = time.Duration(m.sumNs.Load())
+	return st
+}
+
+// finish counts the current request, once: serve defers it, so every way
+// a request ends is counted, and an upgrade calls it before its tunnel runs.
+func (hc *httpConn) finish() {
+	if hc.start.IsZero() {
+		return
+	}
+	hc.s.hs.metrics.observe(classOf(hc.status), time.Since(hc.start))
+	hc.start = time.Time{}
+}
