@@ -70,6 +70,13 @@ type Options struct {
 	// RootCAs verifies https checks with tls_verify; nil uses the system
 	// roots. Set it for backends with certificates from a private CA.
 	RootCAs *x509.CertPool
+	// OnProbe, when set, is told every probe's outcome, before rise/fall:
+	// name is the target's label (the name its first watch was given), d
+	// how long the probe took, reason what Event.Reason would say. It is
+	// for metrics; it runs on the target's own goroutine and must not block.
+	// Probes cut short because the engine or the target stopped are not
+	// reported: they say nothing about the target.
+	OnProbe func(name string, d time.Duration, ok bool, reason string)
 }
 
 // Engine runs health checks and fans their results out to watchers. It
@@ -324,10 +331,14 @@ func (p *prober) loop(ctx context.Context) {
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, p.timeout)
 		r := p.probe(pctx)
+		took := time.Since(start)
 		cancel()
 		if ctx.Err() != nil {
 			// Stopped mid-probe: the result says nothing about the target.
 			return
+		}
+		if on := p.e.opts.OnProbe; on != nil {
+			on(p.label, took, r.ok, r.reason)
 		}
 		p.record(r)
 		next := p.interval - p.jitter + randUpTo(2*p.jitter)

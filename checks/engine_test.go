@@ -510,3 +510,69 @@ func TestReloadKeepsState(t *testing.T) {
 		t.Errorf("reload re-probed: %d probes", n)
 	}
 }
+
+// TestEngineOnProbe checks that every probe is reported with its outcome
+// and duration, also those that change nothing (fall not reached yet).
+func TestEngineOnProbe(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	srv := newHitServer(t)
+	srv.status.Store(503)
+	slow := srv.Config.Handler
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		slow.ServeHTTP(w, r)
+	})
+	type probe struct {
+		name   string
+		d      time.Duration
+		ok     bool
+		reason string
+	}
+	var mu sync.Mutex
+	var got []probe
+	e := NewEngine(nil, Options{OnProbe: func(name string, d time.Duration, ok bool, reason string) {
+		mu.Lock()
+		got = append(got, probe{name, d, ok, reason})
+		mu.Unlock()
+	}})
+	c := newCheck("http")
+	c.Interval = config.Duration(10 * time.Millisecond)
+	c.Jitter = 0
+	c.Fall = 100 // no transition: OnProbe must not depend on one
+	e.Watch("web", Target{Check: c, Address: srv.addr()})
+	stop := runEngine(t, e)
+	waitFor(t, 5*time.Second, "two failed probes", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 2, "none yet"
+	})
+	srv.status.Store(200)
+	waitFor(t, 5*time.Second, "a passing probe", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) > 0 && got[len(got)-1].ok, "not yet"
+	})
+	stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	// A probe cut short by stop may have been answered but is not reported.
+	if served := srv.servedWith(503) + srv.servedWith(200); len(got) != served && len(got) != served-1 {
+		t.Errorf("%d probes reported, the server answered %d", len(got), served)
+	}
+	for i, p := range got {
+		if p.name != "web" || p.d < delay || p.d > 5*time.Second {
+			t.Errorf("probe %d: %+v, want name web and a duration of at least %v", i, p, delay)
+		}
+		wantReason := "status 503"
+		if p.ok {
+			wantReason = "ok (status 200)"
+		}
+		if p.reason != wantReason {
+			t.Errorf("probe %d: ok %v with reason %q, want %q", i, p.ok, p.reason, wantReason)
+		}
+	}
+	if got[0].ok || !got[len(got)-1].ok {
+		t.Errorf("first probe ok=%v, last ok=%v; want a failure then a success", got[0].ok, got[len(got)-1].ok)
+	}
+}
