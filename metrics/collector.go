@@ -1,0 +1,254 @@
+package metrics
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil/lvs"
+	"vigil/proxy"
+	"vigil/vrrp"
+)
+
+// collector reads the Sources on every scrape and turns what they return
+// into constant metrics: the parts keep the only copy of each number, so
+// nothing here can drift from what the status API shows.
+type collector struct {
+	src Sources
+	d   descs
+	all []*prometheus.Desc // every field of d, for Describe
+	// lvsErrors counts failed reads of the IPVS counters; it is exposed
+	// by this collector, so it lives here rather than in a registered
+	// counter.
+	lvsErrors atomic.Uint64
+}
+
+// descs are the descriptions of every metric the collector emits.
+type descs struct {
+	vrrpState, vrrpPriority, vrrpBasePriority         *prometheus.Desc
+	vrrpAdvertsSent, vrrpAdvertsReceived, vrrpDropped *prometheus.Desc
+	vrrpAnnouncements                                 *prometheus.Desc
+
+	checkUp *prometheus.Desc
+
+	svcUp, svcActive, svcTotal, svcBytesIn, svcBytesOut  *prometheus.Desc
+	svcQueued, svcRetries, svcConnectErrors, svcTimeouts *prometheus.Desc
+	svcRefused, svcDatagramsDropped                      *prometheus.Desc
+	svcHTTPRequests, svcHTTPDuration                     *prometheus.Desc
+
+	beUp, beWeight, beActive, beTotal, beBytesIn, beBytesOut *prometheus.Desc
+	beRetries, beConnectErrors                               *prometheus.Desc
+
+	lvsConns, lvsPacketsIn, lvsPacketsOut, lvsBytesIn, lvsBytesOut *prometheus.Desc
+	rsActive, rsInactive, rsConns, rsWeight                        *prometheus.Desc
+	rsPacketsIn, rsPacketsOut, rsBytesIn, rsBytesOut               *prometheus.Desc
+	lvsErrors                                                      *prometheus.Desc
+}
+
+func newCollector(src Sources) *collector {
+	inst := []string{"instance"}
+	svc := []string{"service"}
+	be := []string{"service", "group", "backend"}
+	rs := []string{"service", "real_server"}
+	c := &collector{src: src}
+	// d records each description as it makes it, so none can be left out
+	// of Describe.
+	d := func(name, help string, labels []string) *prometheus.Desc {
+		desc := prometheus.NewDesc(name, help, labels, nil)
+		c.all = append(c.all, desc)
+		return desc
+	}
+	c.d = descs{
+		vrrpState:           d("vigil_vrrp_state", "VRRP state of the instance: 1 for the current state, 0 for the others.", []string{"instance", "state"}),
+		vrrpPriority:        d("vigil_vrrp_effective_priority", "VRRP priority the instance advertises now, after tracks.", inst),
+		vrrpBasePriority:    d("vigil_vrrp_configured_priority", "VRRP priority of the instance as configured.", inst),
+		vrrpAdvertsSent:     d("vigil_vrrp_adverts_sent_total", "VRRP advertisements sent.", inst),
+		vrrpAdvertsReceived: d("vigil_vrrp_adverts_received_total", "VRRP advertisements received and accepted.", inst),
+		vrrpDropped:         d("vigil_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}),
+		vrrpAnnouncements:   d("vigil_vrrp_announcements_sent_total", "Gratuitous ARPs and unsolicited neighbour advertisements sent for the VIPs.", inst),
+
+		checkUp: d("vigil_check_up", "Health check state after rise/fall: 1 up, 0 down.", []string{"check", "target", "consumer"}),
+
+		svcUp:               d("vigil_proxy_up", "Whether the proxy service can serve (listening, quorum of backends up): 1 or 0.", svc),
+		svcActive:           d("vigil_proxy_active_connections", "Client connections (or UDP sessions) open now, queued ones included.", svc),
+		svcTotal:            d("vigil_proxy_connections_total", "Client connections accepted (or UDP sessions opened).", svc),
+		svcBytesIn:          d("vigil_proxy_bytes_in_total", "Bytes received from clients and forwarded to backends.", svc),
+		svcBytesOut:         d("vigil_proxy_bytes_out_total", "Bytes sent to clients.", svc),
+		svcQueued:           d("vigil_proxy_queued_connections", "Connections waiting for a backend slot now.", svc),
+		svcRetries:          d("vigil_proxy_retries_total", "Failed backend connects retried on another backend.", svc),
+		svcConnectErrors:    d("vigil_proxy_connect_errors_total", "Failed backend connects, retried or not.", svc),
+		svcTimeouts:         d("vigil_proxy_timeouts_total", "Connections closed by the client or server inactivity timeout.", svc),
+		svcRefused:          d("vigil_proxy_refused_connections_total", "Client connections closed without a backend, by reason (no_backend, queue_timeout, queue_full, proxy_header).", []string{"service", "reason"}),
+		svcDatagramsDropped: d("vigil_proxy_dropped_datagrams_total", "UDP datagrams dropped (no backend, session limit, send error).", svc),
+		svcHTTPRequests:     d("vigil_proxy_http_requests_total", "HTTP/1.1 requests by the class of their answer; error means the proxy answered itself or nobody did.", []string{"service", "code"}),
+		svcHTTPDuration:     d("vigil_proxy_http_request_duration_seconds", "HTTP/1.1 request time from the first byte to the end of the response.", svc),
+
+		beUp:            d("vigil_proxy_backend_up", "Backend health verdict: 1 up, 0 down.", be),
+		beWeight:        d("vigil_proxy_backend_weight", "Backend weight now, after slowstart; 0 while down.", be),
+		beActive:        d("vigil_proxy_backend_active_connections", "Connections (or UDP sessions) on the backend now.", be),
+		beTotal:         d("vigil_proxy_backend_connections_total", "Connections (or UDP sessions) established to the backend.", be),
+		beBytesIn:       d("vigil_proxy_backend_bytes_in_total", "Bytes sent to the backend.", be),
+		beBytesOut:      d("vigil_proxy_backend_bytes_out_total", "Bytes received from the backend.", be),
+		beRetries:       d("vigil_proxy_backend_retries_total", "Failed connects to the backend that were retried elsewhere.", be),
+		beConnectErrors: d("vigil_proxy_backend_connect_errors_total", "Failed connects to the backend.", be),
+
+		lvsConns:      d("vigil_lvs_connections_total", "Connections the IPVS service scheduled.", svc),
+		lvsPacketsIn:  d("vigil_lvs_packets_in_total", "Packets into the IPVS service.", svc),
+		lvsPacketsOut: d("vigil_lvs_packets_out_total", "Packets out of the IPVS service.", svc),
+		lvsBytesIn:    d("vigil_lvs_bytes_in_total", "Bytes into the IPVS service.", svc),
+		lvsBytesOut:   d("vigil_lvs_bytes_out_total", "Bytes out of the IPVS service.", svc),
+		rsActive:      d("vigil_lvs_real_server_active_connections", "Active (established) connections on the real server now.", rs),
+		rsInactive:    d("vigil_lvs_real_server_inactive_connections", "Inactive (closing, or not yet established) connections on the real server now.", rs),
+		rsConns:       d("vigil_lvs_real_server_connections_total", "Connections scheduled to the real server.", rs),
+		rsWeight:      d("vigil_lvs_real_server_weight", "Weight of the real server in the IPVS table now; 0 while inhibited.", rs),
+		rsPacketsIn:   d("vigil_lvs_real_server_packets_in_total", "Packets to the real server.", rs),
+		rsPacketsOut:  d("vigil_lvs_real_server_packets_out_total", "Packets from the real server.", rs),
+		rsBytesIn:     d("vigil_lvs_real_server_bytes_in_total", "Bytes to the real server.", rs),
+		rsBytesOut:    d("vigil_lvs_real_server_bytes_out_total", "Bytes from the real server.", rs),
+		lvsErrors:     d("vigil_lvs_stats_errors_total", "Scrapes that could not read the IPVS counters from the kernel.", nil),
+	}
+	return c
+}
+
+// Describe sends every description, so the registry checks what Collect
+// sends against them.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.all {
+		ch <- d
+	}
+}
+
+// Collect reads every source once and sends the metrics.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if c.src.Instances != nil {
+		for _, in := range c.src.Instances() {
+			c.collectVRRP(ch, in)
+		}
+	}
+	if c.src.Checks != nil {
+		for _, cs := range c.src.Checks() {
+			ch <- gauge(c.d.checkUp, boolValue(cs.Up), cs.Check, cs.Target, cs.Consumer)
+		}
+	}
+	if c.src.Services != nil {
+		for _, st := range c.src.Services() {
+			c.collectService(ch, st)
+		}
+	}
+	if c.src.LVS != nil {
+		stats, err := c.src.LVS()
+		if err != nil {
+			c.lvsErrors.Add(1)
+		}
+		for _, st := range stats {
+			c.collectLVS(ch, st)
+		}
+	}
+	ch <- counter(c.d.lvsErrors, c.lvsErrors.Load())
+}
+
+// vrrpStates are the states vigil_vrrp_state enumerates.
+func vrrpStates() []vrrp.State {
+	return []vrrp.State{vrrp.Initialize, vrrp.Backup, vrrp.Master, vrrp.Fault}
+}
+
+// stateLabel is a state as a label value: keepalived's word in lower case.
+func stateLabel(s vrrp.State) string { return strings.ToLower(s.String()) }
+
+func (c *collector) collectVRRP(ch chan<- prometheus.Metric, in VRRPInstance) {
+	name := in.Status.Name
+	for _, s := range vrrpStates() {
+		ch <- gauge(c.d.vrrpState, boolValue(in.Status.State == s), name, stateLabel(s))
+	}
+	ch <- gauge(c.d.vrrpPriority, float64(in.Status.Priority), name)
+	ch <- gauge(c.d.vrrpBasePriority, float64(in.Status.Base), name)
+	st := in.Stats
+	if st == nil {
+		return
+	}
+	ch <- counter(c.d.vrrpAdvertsSent, st.AdvertsSent.Load(), name)
+	ch <- counter(c.d.vrrpAdvertsReceived, st.AdvertsReceived.Load(), name)
+	ch <- counter(c.d.vrrpAnnouncements, st.Announcements.Load(), name)
+	// Every reason, zeros included, so a rate() over a reason that first
+	// happens mid-range is not lost to a missing series.
+	for _, r := range vrrp.Reasons() {
+		ch <- counter(c.d.vrrpDropped, st.Drops(r), name, string(r))
+	}
+}
+
+func (c *collector) collectService(ch chan<- prometheus.Metric, st proxy.ServiceStats) {
+	name := st.Name
+	ch <- gauge(c.d.svcUp, boolValue(st.Up), name)
+	ch <- gauge(c.d.svcActive, float64(st.Active), name)
+	ch <- counter(c.d.svcTotal, st.Total, name)
+	ch <- counter(c.d.svcBytesIn, st.BytesIn, name)
+	ch <- counter(c.d.svcBytesOut, st.BytesOut, name)
+	ch <- gauge(c.d.svcQueued, float64(st.Queued), name)
+	ch <- counter(c.d.svcRetries, st.Retries, name)
+	ch <- counter(c.d.svcConnectErrors, st.ConnectErrors, name)
+	ch <- counter(c.d.svcTimeouts, st.Timeouts, name)
+	ch <- counter(c.d.svcRefused, st.NoBackend, name, "no_backend")
+	ch <- counter(c.d.svcRefused, st.QueueTimeouts, name, "queue_timeout")
+	ch <- counter(c.d.svcRefused, st.QueueOverflows, name, "queue_full")
+	ch <- counter(c.d.svcRefused, st.ProxyErrors, name, "proxy_header")
+	if st.Protocol == "udp" {
+		ch <- counter(c.d.svcDatagramsDropped, st.Dropped, name)
+	}
+	if h := st.HTTP; h != nil {
+		for class, n := range h.Requests {
+			ch <- counter(c.d.svcHTTPRequests, n, name, proxy.CodeClass(class).String())
+		}
+		buckets := make(map[float64]uint64, len(h.Duration.Bounds))
+		for i, b := range h.Duration.Bounds {
+			buckets[b.Seconds()] = h.Duration.Cumulative[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(c.d.svcHTTPDuration, h.Duration.Count, h.Duration.Sum.Seconds(), buckets, name)
+	}
+	for _, b := range st.Backends {
+		l := []string{name, b.Group, b.Address}
+		ch <- gauge(c.d.beUp, boolValue(b.Up), l...)
+		ch <- gauge(c.d.beWeight, float64(b.EffectiveWeight), l...)
+		ch <- gauge(c.d.beActive, float64(b.Active), l...)
+		ch <- counter(c.d.beTotal, b.Total, l...)
+		ch <- counter(c.d.beBytesIn, b.BytesIn, l...)
+		ch <- counter(c.d.beBytesOut, b.BytesOut, l...)
+		ch <- counter(c.d.beRetries, b.Retries, l...)
+		ch <- counter(c.d.beConnectErrors, b.ConnectErrors, l...)
+	}
+}
+
+func (c *collector) collectLVS(ch chan<- prometheus.Metric, st lvs.Stats) {
+	name := st.Name
+	ch <- counter(c.d.lvsConns, st.Connections, name)
+	ch <- counter(c.d.lvsPacketsIn, st.PacketsIn, name)
+	ch <- counter(c.d.lvsPacketsOut, st.PacketsOut, name)
+	ch <- counter(c.d.lvsBytesIn, st.BytesIn, name)
+	ch <- counter(c.d.lvsBytesOut, st.BytesOut, name)
+	for _, d := range st.Destinations {
+		rs := d.Addr.String()
+		ch <- gauge(c.d.rsActive, float64(d.ActiveConns), name, rs)
+		ch <- gauge(c.d.rsInactive, float64(d.InactiveConns), name, rs)
+		ch <- gauge(c.d.rsWeight, float64(d.Weight), name, rs)
+		ch <- counter(c.d.rsConns, d.Connections, name, rs)
+		ch <- counter(c.d.rsPacketsIn, d.PacketsIn, name, rs)
+		ch <- counter(c.d.rsPacketsOut, d.PacketsOut, name, rs)
+		ch <- counter(c.d.rsBytesIn, d.BytesIn, name, rs)
+		ch <- counter(c.d.rsBytesOut, d.BytesOut, name, rs)
+	}
+}
+
+func gauge(d *prometheus.Desc, v float64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func counter(d *prometheus.Desc, v uint64, labels ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
