@@ -102,10 +102,15 @@ type Status struct {
 // VIPs, and feeds the pure Machine. Everything the Machine decides happens
 // on one goroutine (Run), so no locks guard the election state.
 type Instance struct {
-	cfg   InstanceConfig
-	hooks Hooks
-	log   *slog.Logger
-	stats Stats
+	name string // cfg.Name, for other goroutines: cfg changes on Reconfigure
+	cfg  InstanceConfig
+	// wireIdentity is the config the instance was made with; what of it
+	// fixes the instance on the wire never changes (canReconfigure), so
+	// other goroutines may read it.
+	wireIdentity InstanceConfig
+	hooks        atomic.Pointer[Hooks] // swapped by SetHooks on reload; read on the instance goroutine
+	log          *slog.Logger
+	stats        Stats
 
 	inbox   chan func()   // work posted by other goroutines (tracks, sync groups, links)
 	done    chan struct{} // closed when Run returns, so late senders never block
@@ -129,6 +134,7 @@ type Instance struct {
 	holdVIPs       bool // shutting down as master: VIPs stay until the successor is heard
 	announceCancel context.CancelFunc
 	refresh        *time.Ticker
+	reconcileTick  *time.Ticker
 }
 
 type timerFire struct {
@@ -148,24 +154,28 @@ func NewInstance(cfg InstanceConfig, hooks Hooks, log *slog.Logger) (*Instance, 
 		cfg.GARP.Repeat = 1
 	}
 	in := &Instance{
-		cfg:    cfg,
-		hooks:  hooks,
-		log:    log.With("instance", cfg.Name),
-		inbox:  make(chan func(), 256),
-		done:   make(chan struct{}),
-		fired:  make(chan timerFire, 16),
-		tracks: map[string]TrackStatus{},
-		v6:     cfg.VIPs[0].Prefix.Addr().Is6(),
+		name:         cfg.Name,
+		cfg:          cfg,
+		wireIdentity: cfg,
+		log:          log.With("instance", cfg.Name),
+		inbox:        make(chan func(), 256),
+		done:         make(chan struct{}),
+		fired:        make(chan timerFire, 16),
+		tracks:       map[string]TrackStatus{},
+		v6:           cfg.VIPs[0].Prefix.Addr().Is6(),
 	}
+	in.hooks.Store(&hooks)
 	in.status.Store(&Status{Name: cfg.Name, State: Initialize, Priority: cfg.Priority, Base: cfg.Priority, Since: time.Now()})
 	return in, nil
 }
 
-// SetHooks sets the hooks; call it before Run.
-func (in *Instance) SetHooks(h Hooks) { in.hooks = h }
+// SetHooks sets the hooks, before Run or while it runs (a reload rewires
+// notify hooks and sync groups); calls already under way finish with the
+// old ones.
+func (in *Instance) SetHooks(h Hooks) { in.hooks.Store(&h) }
 
 // Name is the instance name.
-func (in *Instance) Name() string { return in.cfg.Name }
+func (in *Instance) Name() string { return in.name }
 
 // Stats returns the live counters.
 func (in *Instance) Stats() *Stats { return &in.stats }
@@ -240,8 +250,8 @@ func (in *Instance) recomputePriority() {
 	}
 	if fault != in.fault {
 		in.fault = fault
-		if in.hooks.OnFault != nil {
-			in.hooks.OnFault(in.cfg.Name, fault)
+		if in.hooks.Load().OnFault != nil {
+			in.hooks.Load().OnFault(in.cfg.Name, fault)
 		}
 		if !fault {
 			reason = "fault cleared"
@@ -285,8 +295,8 @@ func (in *Instance) Run(ctx context.Context) error {
 	})
 	if fault {
 		in.fault = true
-		if in.hooks.OnFault != nil {
-			in.hooks.OnFault(in.cfg.Name, true)
+		if in.hooks.Load().OnFault != nil {
+			in.hooks.Load().OnFault(in.cfg.Name, true)
 		}
 		in.apply(in.machine.Step(FaultChanged{Fault: true, Reason: why}))
 	}
@@ -296,8 +306,8 @@ func (in *Instance) Run(ctx context.Context) error {
 	in.apply(in.machine.Step(Start{}))
 	in.publish("")
 
-	reconcile := time.NewTicker(in.cfg.Reconcile)
-	defer reconcile.Stop()
+	in.reconcileTick = time.NewTicker(in.cfg.Reconcile)
+	defer in.reconcileTick.Stop()
 	var adoptWindow <-chan time.Time
 	if in.adopted {
 		// VIPs on the interface at start mean we were master a moment ago
@@ -337,7 +347,7 @@ func (in *Instance) Run(ctx context.Context) error {
 			if in.adopted && in.machine.State() == Backup {
 				in.apply(in.machine.Step(ForceState{State: Master, Reason: "no other master heard for one interval after restart: keeping the VIPs found on the interface"}))
 			}
-		case <-reconcile.C:
+		case <-in.reconcileTick.C:
 			in.reconcile()
 		case <-refresh:
 			in.announce(in.cfg.GARP.RefreshRepeat, 0)
@@ -527,8 +537,8 @@ func (in *Instance) apply(actions []Action) {
 			}
 			in.log.Info("transition", "from", a.From.String(), "to", a.To.String(), "reason", a.Reason, "priority", in.machine.Priority())
 			in.publish(a.Reason)
-			if in.hooks.OnTransition != nil {
-				in.hooks.OnTransition(in.cfg.Name, a, in.machine.Priority())
+			if in.hooks.Load().OnTransition != nil {
+				in.hooks.Load().OnTransition(in.cfg.Name, a, in.machine.Priority())
 			}
 		}
 	}
@@ -613,9 +623,11 @@ func (in *Instance) stopTimer(t Timer) {
 // announce sends GARP/NA for every VIP, grouped by device, in the background
 // so the election loop never waits on it.
 func (in *Instance) announce(repeat int, delay time.Duration) {
-	if in.hooks.Announce == nil {
+	send := in.hooks.Load().Announce
+	if send == nil {
 		return
 	}
+	interval := in.cfg.GARP.Interval
 	if in.announceCancel != nil {
 		in.announceCancel()
 	}
@@ -628,7 +640,7 @@ func (in *Instance) announce(repeat int, delay time.Duration) {
 	for dev, addrs := range byDev {
 		go func() {
 			burst := func() bool {
-				n, err := in.hooks.Announce(ctx, dev, addrs, repeat, in.cfg.GARP.Interval)
+				n, err := send(ctx, dev, addrs, repeat, interval)
 				in.stats.Announcements.Add(uint64(n))
 				if err != nil && ctx.Err() == nil {
 					in.log.Warn("announcing VIPs failed", "dev", dev, "err", err)

@@ -674,3 +674,29 @@ func (m *Machine) onShutdown() {
 	m.resetElectionMemory()
 	m.transition(Initialize, "shutdown")
 }
+
+// Retune changes the advert interval and preemption of a running machine
+// (a reload) without a state change. The new interval is used from the
+// next timer on: a master's next advert, a v2 backup's next Master_Down
+// computation (a v3 backup keeps following the master's interval). A
+// preemption hold in progress ends when preemption is turned off, and
+// keeps its timer otherwise. Like Step it returns the actions to carry out.
+func (m *Machine) Retune(advertInterval time.Duration, preempt bool, preemptDelay time.Duration) []Action {
+	m.out = nil
+	m.p.AdvertInterval = wireInterval(advertInterval, m.p.Version)
+	m.p.Preempt = preempt
+	if preemptDelay < 0 || !preempt {
+		preemptDelay = 0
+	}
+	m.p.PreemptDelay = preemptDelay
+	if !preempt && m.preemptHold {
+		m.preemptHold = false
+		m.stopTimer(PreemptDelayTimer)
+	}
+	if m.state == Master {
+		m.masterInterval = m.p.AdvertInterval
+	} else if m.p.Version == 2 {
+		m.masterInterval = m.p.AdvertInterval
+	}
+	return m.out
+}

@@ -774,3 +774,47 @@ func TestMachineInvariantsRandom(t *testing.T) {
 		}
 	}
 }
+
+func TestMachineRetune(t *testing.T) {
+	t.Run("master uses the new interval from its next advert", func(t *testing.T) {
+		m := masterMachine(t, nil)
+		checkActions(t, m.Retune(200*time.Millisecond, true, 0))
+		if m.State() != Master || m.MasterAdvertInterval() != millis(200) {
+			t.Fatalf("state %v interval %v", m.State(), m.MasterAdvertInterval())
+		}
+		checkActions(t, m.Step(TimerFired{AdvertTimer}),
+			SendAdvert{100}, SetTimer{AdvertTimer, millis(200)})
+	})
+	t.Run("v3 interval snapped to centiseconds", func(t *testing.T) {
+		m := masterMachine(t, nil)
+		m.Retune(1234567*time.Microsecond, true, 0)
+		if m.MasterAdvertInterval() != millis(1230) {
+			t.Fatalf("interval %v, want 1.23s", m.MasterAdvertInterval())
+		}
+	})
+	t.Run("v2 backup computes master down from the new interval", func(t *testing.T) {
+		m := backupMachine(t, func(p *Params) { p.Version = 2 })
+		m.Retune(3*time.Second, true, 0)
+		got := m.Step(AdvertReceived{From: machAddrHigh, Priority: 200, Interval: time.Second})
+		// 3*3s + skew (256-100)/256*3s = 10.828125s
+		checkActions(t, got, SetTimer{MasterDownTimer, 10828125 * time.Microsecond})
+	})
+	t.Run("nopreempt ends a preempt hold", func(t *testing.T) {
+		m := backupMachine(t, func(p *Params) { p.PreemptDelay = 30 * time.Second })
+		checkActions(t, m.Retune(time.Second, false, 30*time.Second), StopTimer{PreemptDelayTimer})
+		// A lower-priority master is now followed, not preempted.
+		got := m.Step(AdvertReceived{From: machAddrLow, Priority: 50, Interval: time.Second})
+		for _, a := range got {
+			if tr, ok := a.(Transition); ok {
+				t.Fatalf("nopreempt backup changed state: %+v", tr)
+			}
+		}
+	})
+	t.Run("no state change", func(t *testing.T) {
+		m := backupMachine(t, nil)
+		checkActions(t, m.Retune(500*time.Millisecond, false, 0))
+		if m.State() != Backup {
+			t.Fatalf("state %v", m.State())
+		}
+	})
+}
