@@ -164,13 +164,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	// SIGHUP would kill the process by default; reload is not built yet, so
-	// say so and keep running the config we have.
+	// SIGHUP reloads: the file is loaded and checked as at start, and a
+	// config that fails keeps the running one.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			log.Warn("SIGHUP: reload is not built yet; keeping the running config")
+			reload(ctx, d, *file, log)
 		}
 	}()
 	if err := d.Run(ctx); err != nil {
@@ -179,6 +180,23 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("vigil stopped")
 	return 0
+}
+
+// reload loads file and hands it to the running daemon; every outcome is
+// logged, and a refused config leaves the running one in place.
+func reload(ctx context.Context, d *daemon.Daemon, file string, log *slog.Logger) {
+	log.Info("reloading", "config", file)
+	cfg, warnings, err := config.Load(file, config.Options{Host: config.SystemHost{}, StrictHost: true})
+	for _, w := range warnings {
+		log.Warn("config warning", "warning", w)
+	}
+	if err != nil {
+		log.Error("reload refused, keeping the running config", "err", err)
+		return
+	}
+	if err := d.Reload(ctx, cfg); err != nil {
+		log.Error("reload", "err", err)
+	}
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -10,9 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/ipvs"
@@ -26,29 +29,28 @@ import (
 	"vigil/vrrp"
 )
 
-// Daemon runs one node's configuration.
+// Daemon runs one node's configuration, and replaces it on Reload.
 type Daemon struct {
+	log *slog.Logger
+
+	// mu serialises Reload, and Run's start with it; the fields below
+	// change only under it.
+	mu        sync.Mutex
 	cfg       *config.Config
-	log       *slog.Logger
-	instances []*vrrp.Instance
+	instances []*vrrp.Instance // in config order
 	byName    map[string]*vrrp.Instance
-	services  map[string]*proxy.Service
-	lvs       *lvs.Manager // nil without mode: lvs services
-	ipvs      *ipvs.Handle // the lvs manager's, closed when Run ends
+	services  map[string]*proxy.Service // mode: proxy services
+	lvs       *lvs.Manager              // nil without mode: lvs services
+	ipvs      *ipvs.Handle              // the lvs manager's, closed when Run ends
+	rt        *runState                 // while Run runs
 }
 
 // New checks that this build can run everything the config asks for and
 // prepares the daemon. Parts not built yet are refused by name rather than
 // silently skipped: running half a config is worse than not starting.
 func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
-	if len(cfg.VRRP) == 0 && len(cfg.Services) == 0 {
-		return nil, fmt.Errorf("%s: nothing to run: no vrrp instances and no services", cfg.File)
-	}
-	if cfg.LVS.Sync != nil {
-		return nil, fmt.Errorf("%s: lvs.sync needs LVS mode, which this build does not have yet", cfg.File)
-	}
-	if len(cfg.Alerts.Webhooks) > 0 || cfg.Alerts.Email != nil {
-		return nil, fmt.Errorf("%s: alerts are not built yet; remove the alerts: section", cfg.File)
+	if err := refuseUnbuilt(cfg); err != nil {
+		return nil, err
 	}
 	services, err := buildServices(cfg, log)
 	if err != nil {
@@ -73,8 +75,33 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	return d, nil
 }
 
-// Instances returns the running VRRP instances, in config order.
-func (d *Daemon) Instances() []*vrrp.Instance { return d.instances }
+// refuseUnbuilt names what the config asks for that this build cannot do.
+func refuseUnbuilt(cfg *config.Config) error {
+	if len(cfg.VRRP) == 0 && len(cfg.Services) == 0 {
+		return fmt.Errorf("%s: nothing to run: no vrrp instances and no services", cfg.File)
+	}
+	if cfg.LVS.Sync != nil {
+		return fmt.Errorf("%s: lvs.sync is not built yet; remove it", cfg.File)
+	}
+	if len(cfg.Alerts.Webhooks) > 0 || cfg.Alerts.Email != nil {
+		return fmt.Errorf("%s: alerts are not built yet; remove the alerts: section", cfg.File)
+	}
+	return nil
+}
+
+// Instances returns the VRRP instances, in config order.
+func (d *Daemon) Instances() []*vrrp.Instance {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.instances)
+}
+
+// Services returns the mode: proxy services by name.
+func (d *Daemon) Services() map[string]*proxy.Service {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return maps.Clone(d.services)
+}
 
 func instanceConfig(ic config.Instance) vrrp.InstanceConfig {
 	vips := make([]vrrp.VIP, len(ic.VIPs))
@@ -98,64 +125,188 @@ func instanceConfig(ic config.Instance) vrrp.InstanceConfig {
 	}
 }
 
+// runState holds what Run starts, which outlives any one config: the
+// link watcher, the check engine, the announcers, the notify hooks, and
+// the running parts (instances, services), each stoppable on its own.
+type runState struct {
+	ctx    context.Context // Run's; parts run under children of it
+	cancel context.CancelFunc
+	log    *slog.Logger
+	cred   *syscall.Credential
+
+	links    *linkWatcher
+	engine   *checks.Engine
+	announce *announcers
+
+	hookCtx   context.Context
+	hooksWG   sync.WaitGroup
+	notifyMu  sync.Mutex
+	notifiers map[string]*Notifier
+
+	parts    sync.WaitGroup
+	errMu    sync.Mutex
+	errs     []error
+	stops    map[any]func() // *vrrp.Instance or *proxy.Service -> stop and wait
+	wiring   *wiring
+	lvsStops func()
+}
+
+// notifier returns the one Notifier of a program, started on first use;
+// notify hooks outlive reloads, so a program keeps its queue and order.
+func (rt *runState) notifier(program string, timeout time.Duration) *Notifier {
+	if program == "" {
+		return nil
+	}
+	rt.notifyMu.Lock()
+	defer rt.notifyMu.Unlock()
+	n, ok := rt.notifiers[program]
+	if !ok {
+		n = NewNotifier(program, timeout, rt.cred, rt.log)
+		rt.notifiers[program] = n
+		rt.hooksWG.Go(func() { n.Run(rt.hookCtx) })
+	}
+	return n
+}
+
+// start runs fn as a part until its own stop or Run's end. A fatal part's
+// error stops the daemon (at start-up nothing half-working should run);
+// a part a reload started only logs it, since the rest is serving.
+func (rt *runState) start(name string, fatal bool, fn func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(rt.ctx)
+	done := make(chan struct{})
+	rt.parts.Go(func() {
+		defer close(done)
+		if err := fn(ctx); err != nil {
+			if fatal {
+				rt.errMu.Lock()
+				rt.errs = append(rt.errs, fmt.Errorf("%s: %w", name, err))
+				rt.errMu.Unlock()
+				rt.cancel()
+				return
+			}
+			rt.log.Error("part stopped on error", "part", name, "err", err)
+		}
+	})
+	return func() { cancel(); <-done }
+}
+
 // Run runs every part until ctx ends, then shuts down gracefully: masters
 // resign with priority 0 so a backup takes over after Skew_Time, VIPs are
 // removed, and queued notify hooks run. It returns an error when a part
 // cannot start; the others are stopped then too.
 func (d *Daemon) Run(ctx context.Context) error {
+	d.mu.Lock()
 	cred, err := script.Credential(d.cfg.ScriptUser)
 	if err != nil {
+		d.mu.Unlock()
 		return err
 	}
 	if d.ipvs != nil {
-		defer d.ipvs.Close()
+		defer func() { d.mu.Lock(); d.ipvs.Close(); d.mu.Unlock() }()
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	var bg sync.WaitGroup // parts that outlive the instances (hooks must drain last)
 	hookCtx, stopHooks := context.WithCancel(context.Background())
-	defer func() { stopHooks(); bg.Wait() }()
-
-	links := newLinkWatcher(d.log)
-	engine := checks.NewEngine(d.log, checks.Options{ScriptUser: d.cfg.ScriptUser})
-	announce := newAnnouncers(d.log)
-	defer announce.Close()
-
-	notifiers := map[string]*Notifier{}
-	notifierFor := func(program string, timeout time.Duration) *Notifier {
-		if program == "" {
-			return nil
-		}
-		n, ok := notifiers[program]
-		if !ok {
-			n = NewNotifier(program, timeout, cred, d.log)
-			notifiers[program] = n
-			bg.Add(1)
-			go func() { defer bg.Done(); n.Run(hookCtx) }()
-		}
-		return n
+	rt := &runState{
+		ctx: ctx, cancel: cancel, log: d.log, cred: cred,
+		links:     newLinkWatcher(d.log),
+		engine:    checks.NewEngine(d.log, checks.Options{ScriptUser: d.cfg.ScriptUser}),
+		announce:  newAnnouncers(d.log),
+		hookCtx:   hookCtx,
+		notifiers: map[string]*Notifier{},
+		stops:     map[any]func(){},
 	}
+	// Hooks drain last: after every part has stopped and queued its events.
+	defer func() { stopHooks(); rt.hooksWG.Wait() }()
+	defer rt.announce.Close()
 
-	groups := newSyncGroups(d.cfg.SyncGroups, d.byName, d.log)
-	for _, g := range d.cfg.SyncGroups {
-		groups.setNotifier(g.Name, notifierFor(g.Notify, 10*time.Second))
+	rt.wiring = d.wire(rt, d.cfg)
+	rt.wiring.startHealth()
+	rt.start("links", true, rt.links.Run)
+	rt.start("checks", true, rt.engine.Run)
+	for _, in := range d.instances {
+		rt.stops[in] = rt.start("vrrp "+in.Name(), true, in.Run)
 	}
-
-	health := map[string]*serviceHealth{}
 	for name, s := range d.services {
-		health[name] = &serviceHealth{s: s}
+		rt.stops[s] = rt.start("service "+name, true, s.Run)
 	}
-	for _, sc := range d.cfg.Services {
+	if d.lvs != nil {
+		rt.lvsStops = rt.start("lvs", true, d.lvs.Run)
+	}
+	d.rt = rt
+	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "services", len(d.services), "config", d.cfg.File)
+	d.mu.Unlock()
+	d.notifySystemd("READY=1\nSTATUS=running")
+
+	<-ctx.Done()
+	d.notifySystemd("STOPPING=1")
+	d.mu.Lock() // no reload runs while the parts stop
+	d.rt = nil
+	d.mu.Unlock()
+	rt.parts.Wait()
+	rt.wiring.stop()
+	rt.errMu.Lock()
+	defer rt.errMu.Unlock()
+	return errors.Join(rt.errs...)
+}
+
+func (d *Daemon) notifySystemd(state string) {
+	if err := sdNotify(state); err != nil {
+		d.log.Warn("cannot notify systemd", "err", err)
+	}
+}
+
+// wiring is what connects the parts for one config: check watches feeding
+// backends and tracks, link subscriptions, service health fan-out, hooks.
+// A reload builds the next wiring before stopping this one, so check
+// probers carry on with their state (checks.Engine.Watch).
+type wiring struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	unsub  []func()
+	health map[string]*serviceHealth
+	tracks map[*vrrp.Instance][]string // track names each instance has under this config
+}
+
+// startHealth starts the service health fan-out. Each service's change
+// channel has one reader, so this runs only once the previous wiring has
+// stopped; every subscriber gets the current health first.
+func (w *wiring) startHealth() {
+	for _, h := range w.health {
+		h.run(w.ctx, &w.wg)
+	}
+}
+
+func (w *wiring) stop() {
+	w.cancel()
+	for _, u := range w.unsub {
+		u()
+	}
+	w.wg.Wait()
+}
+
+// wire connects d's current parts as cfg says. d.mu is held.
+func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
+	ctx, cancel := context.WithCancel(rt.ctx)
+	w := &wiring{ctx: ctx, cancel: cancel, health: map[string]*serviceHealth{}, tracks: map[*vrrp.Instance][]string{}}
+
+	groups := newSyncGroups(cfg.SyncGroups, d.byName, d.log)
+	for _, g := range cfg.SyncGroups {
+		groups.setNotifier(g.Name, rt.notifier(g.Notify, 10*time.Second))
+	}
+	for _, sc := range cfg.Services {
 		if sc.Mode == "lvs" {
-			health[sc.Name] = &serviceHealth{s: lvsHealth{m: d.lvs, name: sc.Name}}
+			w.health[sc.Name] = &serviceHealth{s: lvsHealth{m: d.lvs, name: sc.Name}}
+		} else {
+			w.health[sc.Name] = &serviceHealth{s: d.services[sc.Name]}
 		}
 	}
-	for i, ic := range d.cfg.VRRP {
+	for i, ic := range cfg.VRRP {
 		in := d.instances[i]
-		notify := notifierFor(ic.Notify, ic.NotifyTimeout.D())
+		notify := rt.notifier(ic.Notify, ic.NotifyTimeout.D())
 		in.SetHooks(vrrp.Hooks{
-			Announce: announce.Announce,
+			Announce: rt.announce.Announce,
 			OnTransition: func(name string, t vrrp.Transition, prio uint8) {
 				if notify != nil {
 					notify.Notify("INSTANCE", name, notifyState(t.To), strconv.Itoa(int(prio)))
@@ -164,75 +315,44 @@ func (d *Daemon) Run(ctx context.Context) error {
 			},
 			OnFault: groups.observeFault,
 		})
-		links.Subscribe(ic.Interface, in.SetLink)
+		w.unsub = append(w.unsub, rt.links.Subscribe(ic.Interface, in.SetLink))
 		for _, t := range ic.Track {
 			switch {
 			case t.Check != "":
-				w := engine.Watch(t.Check, checks.Target{Check: *d.cfg.Checks[t.Check]})
+				watch := rt.engine.Watch(t.Check, checks.Target{Check: *cfg.Checks[t.Check]})
 				name, weight := "check "+t.Check, t.Weight
-				follow(ctx, &bg, w, func(ev checks.Event) { in.SetTrack(name, weight, !ev.Up, ev.Reason) })
+				w.tracks[in] = append(w.tracks[in], name)
+				follow(ctx, &w.wg, watch, func(ev checks.Event) { in.SetTrack(name, weight, !ev.Up, ev.Reason) })
 			case t.Service != "":
-				trackService(health[t.Service], in, t.Service, t.Weight)
+				w.tracks[in] = append(w.tracks[in], "service "+t.Service)
+				trackService(w.health[t.Service], in, t.Service, t.Weight)
 			case t.Interface != "":
 				name, weight := "interface "+t.Interface, t.Weight
-				links.Subscribe(t.Interface, func(up bool) {
+				w.tracks[in] = append(w.tracks[in], name)
+				w.unsub = append(w.unsub, rt.links.Subscribe(t.Interface, func(up bool) {
 					why := "link up"
 					if !up {
 						why = "link down"
 					}
 					in.SetTrack(name, weight, !up, why)
-				})
+				}))
 			}
 		}
-	}
-
-	for i, ic := range d.cfg.VRRP {
-		for _, sc := range autoTracked(ic, d.cfg.Services) {
-			trackService(health[sc.Name], d.instances[i], sc.Name, ic.AutoTrack.Weight)
+		for _, sc := range autoTracked(ic, cfg.Services) {
+			w.tracks[in] = append(w.tracks[in], "service "+sc.Name)
+			trackService(w.health[sc.Name], in, sc.Name, ic.AutoTrack.Weight)
 		}
 	}
-	for _, sc := range d.cfg.Services {
+	for _, sc := range cfg.Services {
 		if sc.Mode == "lvs" {
-			name := sc.Name
-			gateBackends(ctx, &bg, engine, sc, func(addr string, up bool, _ string) { d.lvs.SetBackendUp(name, addr, up) })
+			name, m := sc.Name, d.lvs
+			gateBackends(ctx, &w.wg, rt.engine, sc, func(addr string, up bool, _ string) { m.SetBackendUp(name, addr, up) })
 		} else {
-			gateBackends(ctx, &bg, engine, sc, d.services[sc.Name].SetBackendUp)
+			gateBackends(ctx, &w.wg, rt.engine, sc, d.services[sc.Name].SetBackendUp)
 		}
-		quorumHooks(health[sc.Name], sc.Name, notifierFor(sc.QuorumUp, 10*time.Second), notifierFor(sc.QuorumDown, 10*time.Second))
-		health[sc.Name].run(ctx, &bg)
+		quorumHooks(w.health[sc.Name], sc.Name, rt.notifier(sc.QuorumUp, 10*time.Second), rt.notifier(sc.QuorumDown, 10*time.Second))
 	}
-
-	errs := make(chan error, len(d.instances)+len(d.services)+2)
-	var parts sync.WaitGroup
-	start := func(name string, fn func(context.Context) error) {
-		parts.Add(1)
-		go func() {
-			defer parts.Done()
-			if err := fn(ctx); err != nil {
-				errs <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
-	}
-	start("links", links.Run)
-	start("checks", engine.Run)
-	for _, in := range d.instances {
-		start("vrrp "+in.Name(), in.Run)
-	}
-	for name, s := range d.services {
-		start("service "+name, s.Run)
-	}
-	if d.lvs != nil {
-		start("lvs", d.lvs.Run)
-	}
-	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "services", len(d.services), "config", d.cfg.File)
-	parts.Wait()
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	return w
 }
 
 // notifyState is keepalived's spelling of states for notify scripts.

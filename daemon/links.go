@@ -15,27 +15,39 @@ import (
 // polling) and tells every subscriber when an interface it cares about goes
 // up or down.
 type linkWatcher struct {
-	log  *slog.Logger
-	mu   sync.Mutex
-	subs map[string][]func(up bool)
-	last map[string]bool
+	log    *slog.Logger
+	mu     sync.Mutex
+	subs   map[string]map[int]func(up bool)
+	nextID int
+	last   map[string]bool
 }
 
 func newLinkWatcher(log *slog.Logger) *linkWatcher {
-	return &linkWatcher{log: log, subs: map[string][]func(bool){}, last: map[string]bool{}}
+	return &linkWatcher{log: log, subs: map[string]map[int]func(bool){}, last: map[string]bool{}}
 }
 
 // Subscribe registers fn for an interface and calls it at once with the
-// current state (down when the interface does not exist).
-func (w *linkWatcher) Subscribe(name string, fn func(up bool)) {
+// current state (down when the interface does not exist). The returned
+// func ends the subscription (a reload drops the old wiring's).
+func (w *linkWatcher) Subscribe(name string, fn func(up bool)) (unsubscribe func()) {
 	w.mu.Lock()
-	w.subs[name] = append(w.subs[name], fn)
+	if w.subs[name] == nil {
+		w.subs[name] = map[int]func(bool){}
+	}
+	id := w.nextID
+	w.nextID++
+	w.subs[name][id] = fn
 	up, known := w.last[name]
 	w.mu.Unlock()
 	if !known {
 		up = currentlyUp(name)
 	}
 	fn(up)
+	return func() {
+		w.mu.Lock()
+		delete(w.subs[name], id)
+		w.mu.Unlock()
+	}
 }
 
 func currentlyUp(name string) bool {
@@ -82,7 +94,10 @@ func (w *linkWatcher) Run(ctx context.Context) error {
 			w.mu.Lock()
 			prev, known := w.last[name]
 			w.last[name] = up
-			subs := w.subs[name]
+			subs := make([]func(bool), 0, len(w.subs[name]))
+			for _, fn := range w.subs[name] {
+				subs = append(subs, fn)
+			}
 			w.mu.Unlock()
 			if known && prev == up {
 				continue

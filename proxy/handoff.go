@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -143,4 +144,24 @@ func (s *Service) handedOff() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.handoff != nil
+}
+
+// Bind opens the listening socket of a proxy service config ahead of its
+// Run (pass it to Adopt), with IP_FREEBIND like Run. A reload binds the
+// sockets of new services first, so an address that cannot be bound
+// rejects the reload before anything running has changed.
+func Bind(ctx context.Context, cfg config.Service) (Socket, error) {
+	lc := net.ListenConfig{Control: freebindControl}
+	if cfg.Protocol == "udp" {
+		pc, err := lc.ListenPacket(ctx, "udp", cfg.Listen.String())
+		if err != nil {
+			return Socket{}, fmt.Errorf("service %s: listen on %s: %w", cfg.Name, cfg.Listen, err)
+		}
+		return Socket{packet: pc.(*net.UDPConn)}, nil
+	}
+	ln, err := lc.Listen(ctx, "tcp", cfg.Listen.String())
+	if err != nil {
+		return Socket{}, fmt.Errorf("service %s: listen on %s: %w", cfg.Name, cfg.Listen, err)
+	}
+	return Socket{stream: ln}, nil
 }

@@ -396,6 +396,15 @@ func (s *Service) signal() {
 
 // upCountLocked counts backends whose check says up (backups included:
 // they serve when needed, so they count towards being able to serve).
+// BackendsUp is how many of the service's own backends (route groups not
+// counted) are up now: a reload waits for the new service to have one
+// before it takes over the socket.
+func (s *Service) BackendsUp() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.upCountLocked()
+}
+
 func (s *Service) upCountLocked() int {
 	n := 0
 	for _, b := range s.backends {

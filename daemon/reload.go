@@ -1,0 +1,323 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/moby/ipvs"
+
+	"vigil/config"
+	"vigil/lvs"
+	"vigil/proxy"
+	"vigil/vrrp"
+)
+
+// Reload replaces the running config with cfg (already loaded and
+// validated) and applies only the difference:
+//
+//   - an unchanged VRRP instance keeps running untouched (state, VIPs,
+//     timers); a changed one is reconfigured in place when it can be
+//     (vrrp.Instance.Reconfigure: priority, VIPs, timers, peers...), and
+//     replaced otherwise (a new VRID or interface is a new router);
+//   - an unchanged service keeps its socket and connections; a changed
+//     proxy service is swapped for a new one that takes over the listening
+//     socket (no connection refused meanwhile), the old one draining its
+//     established connections; a service moving between proxy and lvs mode
+//     has its IPVS service removed or added without the VIP moving;
+//   - check probers carry on with their state, so backends and tracks do
+//     not flap.
+//
+// Everything that can fail is tried before anything running changes: new
+// services are built and their sockets bound, new instances made, IPVS
+// opened. If any of that fails Reload returns the error and the running
+// config stays as it was. An error from the commit phase (a handoff that
+// failed, say) means the new config was applied with that exception.
+func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	rt := d.rt
+	if rt == nil || rt.ctx.Err() != nil {
+		return errors.New("reload: the daemon is not running")
+	}
+	d.notifySystemd(reloadingState())
+	defer d.notifySystemd("READY=1\nSTATUS=running")
+	p, err := d.plan(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("reload %s: %w (the running config is unchanged)", cfg.File, err)
+	}
+	err = d.commit(rt, p)
+	d.log.Info("config reloaded", "config", cfg.File,
+		"instances_kept", p.instancesKept, "instances_reconfigured", len(p.reconfigure),
+		"instances_new", len(p.newInstances), "instances_stopped", len(p.stopInstances),
+		"services_kept", p.servicesKept, "services_new", len(p.startServices), "services_stopped", len(p.stopServices))
+	if err != nil {
+		return fmt.Errorf("reload %s: applied, except: %w", cfg.File, err)
+	}
+	return nil
+}
+
+// reloadPlan is a reload prepared and checked, not yet applied.
+type reloadPlan struct {
+	cfg *config.Config
+
+	instances     []*vrrp.Instance // new config order
+	byName        map[string]*vrrp.Instance
+	reconfigure   map[*vrrp.Instance]vrrp.InstanceConfig
+	newInstances  []*vrrp.Instance
+	stopInstances []*vrrp.Instance // removed or replaced
+	instancesKept int
+
+	services      map[string]*proxy.Service
+	startServices []serviceStart
+	stopServices  []*proxy.Service
+	servicesKept  int
+
+	lvs       *lvs.Manager // new when the old config had none
+	ipvs      *ipvs.Handle
+	updateLVS bool
+}
+
+// serviceStart is a new proxy service and where its socket comes from.
+type serviceStart struct {
+	s    *proxy.Service
+	name string
+	from *proxy.Service // hand off from this old service, or
+	sock proxy.Socket   // serve on this socket, bound in advance
+}
+
+// discard undoes what plan prepared, for a reload that is refused.
+func (p *reloadPlan) discard() {
+	for _, st := range p.startServices {
+		st.sock.Close()
+	}
+	if p.ipvs != nil {
+		p.ipvs.Close()
+	}
+}
+
+// plan builds and checks everything the new config needs. d.mu is held.
+func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, err error) {
+	if err := refuseUnbuilt(cfg); err != nil {
+		return nil, err
+	}
+	p = &reloadPlan{
+		cfg: cfg, byName: map[string]*vrrp.Instance{},
+		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{},
+		services:    map[string]*proxy.Service{},
+	}
+	defer func() {
+		if err != nil {
+			p.discard()
+		}
+	}()
+
+	oldInstances := map[string]config.Instance{}
+	for _, ic := range d.cfg.VRRP {
+		oldInstances[ic.Name] = ic
+	}
+	for _, ic := range cfg.VRRP {
+		want := instanceConfig(ic)
+		in, existed := d.byName[ic.Name]
+		switch {
+		case existed && reflect.DeepEqual(instanceConfig(oldInstances[ic.Name]), want):
+			p.instancesKept++
+		case existed && in.CanReconfigure(want) == nil:
+			p.reconfigure[in] = want
+		default:
+			if existed {
+				p.stopInstances = append(p.stopInstances, in)
+			}
+			if in, err = vrrp.NewInstance(want, vrrp.Hooks{}, d.log); err != nil {
+				return nil, err
+			}
+			p.newInstances = append(p.newInstances, in)
+		}
+		p.instances = append(p.instances, in)
+		p.byName[ic.Name] = in
+	}
+	for name, in := range d.byName {
+		if _, ok := p.byName[name]; !ok {
+			p.stopInstances = append(p.stopInstances, in)
+		}
+	}
+
+	// Services: kept when their config is unchanged; otherwise a new
+	// Service, whose socket comes from the old service on the same address
+	// (handoff), or is bound now so a busy address refuses the reload.
+	oldServices := map[string]config.Service{}
+	for _, sc := range d.cfg.Services {
+		oldServices[sc.Name] = sc
+	}
+	replaced := map[string]bool{} // old proxy services not kept
+	for name := range d.services {
+		replaced[name] = true
+	}
+	for _, sc := range cfg.Services {
+		if sc.Mode != "proxy" {
+			continue
+		}
+		if old, ok := d.services[sc.Name]; ok && reflect.DeepEqual(oldServices[sc.Name], sc) {
+			p.services[sc.Name] = old
+			delete(replaced, sc.Name)
+			p.servicesKept++
+		}
+	}
+	handedOff := map[string]bool{}
+	for _, sc := range cfg.Services {
+		if sc.Mode != "proxy" || p.services[sc.Name] != nil {
+			continue
+		}
+		s, err := proxy.NewService(sc, d.log)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", sc.Name, err)
+		}
+		p.services[sc.Name] = s
+		st := serviceStart{s: s, name: sc.Name}
+		for name := range replaced {
+			if !handedOff[name] && proxy.CanHandoff(oldServices[name], sc) {
+				st.from, handedOff[name] = d.services[name], true
+				break
+			}
+		}
+		if st.from == nil {
+			if st.sock, err = proxy.Bind(ctx, sc); err != nil {
+				return nil, err
+			}
+		}
+		p.startServices = append(p.startServices, st)
+	}
+	for name := range replaced {
+		p.stopServices = append(p.stopServices, d.services[name])
+	}
+
+	// LVS: validated now, applied in commit.
+	hasLVS := false
+	for _, sc := range cfg.Services {
+		hasLVS = hasLVS || sc.Mode == "lvs"
+	}
+	switch {
+	case d.lvs != nil:
+		if _, err := lvs.Desired(cfg.Services, nil); err != nil {
+			return nil, err
+		}
+		p.updateLVS = true
+	case hasLVS:
+		if p.lvs, p.ipvs, err = buildLVS(cfg, d.log); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// commit applies a plan. d.mu is held. It goes on past errors, applying
+// as much of the new config as it can, and returns them joined.
+func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
+	var errs []error
+	for in, cfg := range p.reconfigure {
+		if err := in.Reconfigure(cfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// Removed and replaced instances stop first (gracefully: a master
+	// resigns), so a replacement never runs beside its predecessor.
+	for _, in := range p.stopInstances {
+		d.log.Info("stopping VRRP instance removed or replaced by the reload", "instance", in.Name())
+		rt.stops[in]()
+		delete(rt.stops, in)
+	}
+
+	switch {
+	case p.lvs != nil:
+		d.lvs, d.ipvs = p.lvs, p.ipvs
+		rt.lvsStops = rt.start("lvs", false, d.lvs.Run)
+	case p.updateLVS:
+		if err := d.lvs.Update(p.cfg.Services); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	d.cfg, d.instances, d.byName, d.services = p.cfg, p.instances, p.byName, p.services
+
+	// The new wiring subscribes before the old lets go, so check probers
+	// keep their state, and new services learn their backends' health
+	// before they take over.
+	next := d.wire(rt, p.cfg)
+	d.awaitBackends(p)
+
+	// New proxy services take their sockets; old ones drain in the
+	// background, for up to their Drain, without holding the reload.
+	for _, st := range p.startServices {
+		sock := st.sock
+		if st.from != nil {
+			var err error
+			if sock, err = st.from.Handoff(); err != nil {
+				// The old service had lost its socket: bind afresh.
+				if sock, err = proxy.Bind(rt.ctx, p.cfg.Services[serviceIndex(p.cfg, st.name)]); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+		}
+		st.s.Adopt(sock)
+	}
+	for _, s := range p.stopServices {
+		stop := rt.stops[s]
+		delete(rt.stops, s)
+		go stop()
+	}
+	for _, st := range p.startServices {
+		rt.stops[st.s] = rt.start("service "+st.name, false, st.s.Run)
+	}
+
+	rt.wiring.stop()
+	rt.wiring = next
+	for _, in := range d.instances {
+		in.RetainTracks(next.tracks[in])
+	}
+	next.startHealth()
+
+	for _, in := range p.newInstances {
+		rt.stops[in] = rt.start("vrrp "+in.Name(), false, in.Run)
+	}
+	return errors.Join(errs...)
+}
+
+// awaitBackends holds a changed service back until one of its backends is
+// up, for as long as a first check of a new backend takes (bounded): a
+// service swapped in before it knows any healthy backend would turn
+// clients away that the old one was serving.
+func (d *Daemon) awaitBackends(p *reloadPlan) {
+	for _, st := range p.startServices {
+		sc := p.cfg.Services[serviceIndex(p.cfg, st.name)]
+		if sc.Check == nil || len(sc.Backends) == 0 {
+			continue
+		}
+		limit := min(sc.Check.Interval.D()*time.Duration(max(sc.Check.Rise, 1))+sc.Check.Timeout.D()+time.Second, 10*time.Second)
+		// Its health channel has no other reader before startHealth, which
+		// begins with the current state, so taking signals here loses none.
+		timeout := time.NewTimer(limit)
+		for waiting := true; waiting && st.s.BackendsUp() == 0; {
+			select {
+			case <-st.s.HealthChanges():
+			case <-timeout.C:
+				waiting = false
+			}
+		}
+		timeout.Stop()
+		if st.s.BackendsUp() == 0 {
+			d.log.Warn("service swapped in with no backend up yet", "service", st.name, "waited", limit)
+		}
+	}
+}
+
+func serviceIndex(cfg *config.Config, name string) int {
+	for i, sc := range cfg.Services {
+		if sc.Name == name {
+			return i
+		}
+	}
+	return -1
+}
