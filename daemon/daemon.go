@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"vigil/checks"
 	"vigil/config"
 	"vigil/lvs"
+	"vigil/metrics"
 	"vigil/proxy"
 	"vigil/script"
 	"vigil/vrrp"
@@ -43,6 +45,9 @@ type Daemon struct {
 	lvs       *lvs.Manager              // nil without mode: lvs services
 	ipvs      *ipvs.Handle              // the lvs manager's, closed when Run ends
 	rt        *runState                 // while Run runs
+
+	metrics     *metrics.Metrics
+	checkStates checkStates
 }
 
 // New checks that this build can run everything the config asks for and
@@ -72,8 +77,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 		d.instances = append(d.instances, in)
 		d.byName[ic.Name] = in
 	}
+	d.metrics = d.newMetrics()
 	return d, nil
 }
+
+// MetricsHandler serves the Prometheus metrics.
+func (d *Daemon) MetricsHandler() http.Handler { return d.metrics.Handler() }
 
 // refuseUnbuilt names what the config asks for that this build cannot do.
 func refuseUnbuilt(cfg *config.Config) error {
@@ -210,7 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	rt := &runState{
 		ctx: ctx, cancel: cancel, log: d.log, cred: cred,
 		links:     newLinkWatcher(d.log),
-		engine:    checks.NewEngine(d.log, checks.Options{ScriptUser: d.cfg.ScriptUser}),
+		engine:    checks.NewEngine(d.log, checks.Options{ScriptUser: d.cfg.ScriptUser, OnProbe: d.observeProbe}),
 		announce:  newAnnouncers(d.log),
 		hookCtx:   hookCtx,
 		notifiers: map[string]*Notifier{},
@@ -267,6 +276,7 @@ type wiring struct {
 	unsub  []func()
 	health map[string]*serviceHealth
 	tracks map[*vrrp.Instance][]string // track names each instance has under this config
+	checks map[metrics.CheckState]bool  // the check consumers of this config
 }
 
 // startHealth starts the service health fan-out. Each service's change
@@ -289,7 +299,11 @@ func (w *wiring) stop() {
 // wire connects d's current parts as cfg says. d.mu is held.
 func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 	ctx, cancel := context.WithCancel(rt.ctx)
-	w := &wiring{ctx: ctx, cancel: cancel, health: map[string]*serviceHealth{}, tracks: map[*vrrp.Instance][]string{}}
+	w := &wiring{ctx: ctx, cancel: cancel, health: map[string]*serviceHealth{}, tracks: map[*vrrp.Instance][]string{}, checks: map[metrics.CheckState]bool{}}
+	checkState := func(check, target, consumer string) func(up bool) {
+		w.checks[metrics.CheckState{Check: check, Target: target, Consumer: consumer}] = true
+		return func(up bool) { d.checkStates.set(check, target, consumer, up) }
+	}
 
 	groups := newSyncGroups(cfg.SyncGroups, d.byName, d.log)
 	for _, g := range cfg.SyncGroups {
@@ -308,6 +322,7 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 		in.SetHooks(vrrp.Hooks{
 			Announce: rt.announce.Announce,
 			OnTransition: func(name string, t vrrp.Transition, prio uint8) {
+				d.metrics.ObserveTransition(name, t.From, t.To)
 				if notify != nil {
 					notify.Notify("INSTANCE", name, notifyState(t.To), strconv.Itoa(int(prio)))
 				}
@@ -322,7 +337,11 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 				watch := rt.engine.Watch(t.Check, checks.Target{Check: *cfg.Checks[t.Check]})
 				name, weight := "check "+t.Check, t.Weight
 				w.tracks[in] = append(w.tracks[in], name)
-				follow(ctx, &w.wg, watch, func(ev checks.Event) { in.SetTrack(name, weight, !ev.Up, ev.Reason) })
+				record := checkState(t.Check, "", "vrrp "+ic.Name)
+				follow(ctx, &w.wg, watch, func(ev checks.Event) {
+					record(ev.Up)
+					in.SetTrack(name, weight, !ev.Up, ev.Reason)
+				})
 			case t.Service != "":
 				w.tracks[in] = append(w.tracks[in], "service "+t.Service)
 				trackService(w.health[t.Service], in, t.Service, t.Weight)
@@ -344,12 +363,22 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 		}
 	}
 	for _, sc := range cfg.Services {
+		var set func(addr string, up bool, reason string)
 		if sc.Mode == "lvs" {
 			name, m := sc.Name, d.lvs
-			gateBackends(ctx, &w.wg, rt.engine, sc, func(addr string, up bool, _ string) { m.SetBackendUp(name, addr, up) })
+			set = func(addr string, up bool, _ string) { m.SetBackendUp(name, addr, up) }
 		} else {
-			gateBackends(ctx, &w.wg, rt.engine, sc, d.services[sc.Name].SetBackendUp)
+			set = d.services[sc.Name].SetBackendUp
 		}
+		name := sc.Name
+		records := map[string]func(bool){}
+		for _, b := range allBackends(sc) {
+			records[b.Address] = checkState(name, b.Address, "service "+name)
+		}
+		gateBackends(ctx, &w.wg, rt.engine, sc, func(addr string, up bool, reason string) {
+			records[addr](up)
+			set(addr, up, reason)
+		})
 		quorumHooks(w.health[sc.Name], sc.Name, rt.notifier(sc.QuorumUp, 10*time.Second), rt.notifier(sc.QuorumDown, 10*time.Second))
 	}
 	return w

@@ -11,6 +11,7 @@ import (
 
 	"vigil/config"
 	"vigil/lvs"
+	"vigil/metrics"
 	"vigil/proxy"
 	"vigil/vrrp"
 )
@@ -274,6 +275,7 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 
 	rt.wiring.stop()
 	rt.wiring = next
+	d.checkStates.retain(func(k metrics.CheckState) bool { return next.checks[k] })
 	for _, in := range d.instances {
 		in.RetainTracks(next.tracks[in])
 	}

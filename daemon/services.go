@@ -40,11 +40,7 @@ func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine
 	// Route groups (http) have backends of their own; an address shared by
 	// several groups is probed once and SetBackendUp reaches every group.
 	seen := map[string]bool{}
-	all := slices.Clone(sc.Backends)
-	for _, r := range sc.Routes {
-		all = append(all, r.Backends...)
-	}
-	for _, b := range all {
+	for _, b := range allBackends(sc) {
 		if seen[b.Address] {
 			continue
 		}
@@ -53,6 +49,15 @@ func gateBackends(ctx context.Context, wg *sync.WaitGroup, engine *checks.Engine
 		addr := b.Address
 		follow(ctx, wg, w, func(ev checks.Event) { set(addr, ev.Up, ev.Reason) })
 	}
+}
+
+// allBackends is a service's backends and its route groups'.
+func allBackends(sc config.Service) []config.Backend {
+	all := slices.Clone(sc.Backends)
+	for _, r := range sc.Routes {
+		all = append(all, r.Backends...)
+	}
+	return all
 }
 
 // follow hands every event of a check watch to fn until ctx ends or the
