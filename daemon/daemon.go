@@ -273,10 +273,15 @@ type wiring struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	healthCtx    context.Context
+	healthCancel context.CancelFunc
+	healthWG     sync.WaitGroup
+
 	unsub  []func()
 	health map[string]*serviceHealth
 	tracks map[*vrrp.Instance][]string // track names each instance has under this config
-	checks map[metrics.CheckState]bool  // the check consumers of this config
+	checks map[metrics.CheckState]bool // the check consumers of this config
 }
 
 // startHealth starts the service health fan-out. Each service's change
@@ -284,11 +289,18 @@ type wiring struct {
 // stopped; every subscriber gets the current health first.
 func (w *wiring) startHealth() {
 	for _, h := range w.health {
-		h.run(w.ctx, &w.wg)
+		h.run(w.healthCtx, &w.healthWG)
 	}
 }
 
+// stopHealth ends the service health fan-out only; stop ends the rest.
+func (w *wiring) stopHealth() {
+	w.healthCancel()
+	w.healthWG.Wait()
+}
+
 func (w *wiring) stop() {
+	w.stopHealth()
 	w.cancel()
 	for _, u := range w.unsub {
 		u()
@@ -300,6 +312,7 @@ func (w *wiring) stop() {
 func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 	ctx, cancel := context.WithCancel(rt.ctx)
 	w := &wiring{ctx: ctx, cancel: cancel, health: map[string]*serviceHealth{}, tracks: map[*vrrp.Instance][]string{}, checks: map[metrics.CheckState]bool{}}
+	w.healthCtx, w.healthCancel = context.WithCancel(ctx)
 	checkState := func(check, target, consumer string) func(up bool) {
 		w.checks[metrics.CheckState{Check: check, Target: target, Consumer: consumer}] = true
 		return func(up bool) { d.checkStates.set(check, target, consumer, up) }

@@ -247,6 +247,10 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 	// before they take over.
 	next := d.wire(rt, p.cfg)
 	d.awaitBackends(p)
+	// The old wiring stops reporting service health before the swap: a
+	// replaced service saying "handed off" must not count as down for the
+	// instances tracking it.
+	rt.wiring.stopHealth()
 
 	// New proxy services take their sockets; old ones drain in the
 	// background, for up to their Drain, without holding the reload.
@@ -272,6 +276,7 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 	for _, st := range p.startServices {
 		rt.stops[st.s] = rt.start("service "+st.name, false, st.s.Run)
 	}
+	d.awaitListening(p)
 
 	rt.wiring.stop()
 	rt.wiring = next
@@ -311,6 +316,24 @@ func (d *Daemon) awaitBackends(p *reloadPlan) {
 		timeout.Stop()
 		if st.s.BackendsUp() == 0 {
 			d.log.Warn("service swapped in with no backend up yet", "service", st.name, "waited", limit)
+		}
+	}
+}
+
+// awaitListening waits (briefly: the sockets are bound already) until the
+// new services serve, so the new wiring's first health report does not
+// show a service that is merely starting as down.
+func (d *Daemon) awaitListening(p *reloadPlan) {
+	timeout := time.NewTimer(2 * time.Second)
+	defer timeout.Stop()
+	for _, st := range p.startServices {
+		for !st.s.Stats().Listening {
+			select {
+			case <-st.s.HealthChanges():
+			case <-timeout.C:
+				d.log.Warn("service not listening yet after the reload", "service", st.name)
+				return
+			}
 		}
 	}
 }

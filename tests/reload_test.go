@@ -49,7 +49,7 @@ func TestReload(t *testing.T) {
 		return nodeConfig("lb1", instanceYAML("VI_1", 51, prio, "100ms", vips, track)) + checks + svc
 	}
 	lb1 := startVigil(t, lb1h, lb1cfg(150, "10.0.0.100/24", "", service(be1)))
-	startBackup(t, lb1, lb2h, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24, 10.0.0.101/24", ""))+checks+service(be2))
+	lb2 := startBackup(t, lb1, lb2h, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24, 10.0.0.101/24", ""))+checks+service(be2))
 	waitOwner(t, vip4, lb1h, nodes, 10*time.Second)
 	lab.WaitFor(t, 5*time.Second, "be1 through lb1", func() (bool, string) {
 		got, err := ask(cli, addr)
@@ -108,7 +108,7 @@ func TestReload(t *testing.T) {
 	defer func() { close(stop); wg.Wait() }()
 
 	// 1: priority, a second VIP and the service's backend change.
-	before := lb1.transitions()
+	before, before2 := lb1.transitions(), lb2.transitions()
 	reload(lb1cfg(140, "10.0.0.100/24, 10.0.0.101/24", "", service(be2)), "config reloaded")
 	lab.WaitFor(t, 5*time.Second, "the new VIP on lb1", func() (bool, string) { return hasAddr(lb1h, vip2), "" })
 	lab.WaitFor(t, 5*time.Second, "be2 through lb1", func() (bool, string) {
@@ -130,7 +130,13 @@ func TestReload(t *testing.T) {
 		t.Errorf("%d of %d client connections failed across the reloads; last: %v", f, probes.Load(), lastErr.Load())
 	}
 	if after := lb1.transitions(); !slices.Equal(before, after) {
-		t.Errorf("transitions across reloads: before %v, after %v", before, after)
+		t.Errorf("lb1 transitions across reloads: before %v, after %v", before, after)
+	}
+	if after := lb2.transitions(); !slices.Equal(before2, after) {
+		t.Errorf("lb2 transitions across lb1's reloads: before %v, after %v", before2, after)
+	}
+	if strings.Contains(lb1.proc.Output(), `msg="priority changed" instance=VI_1 from=140`) {
+		t.Error("lb1's priority dipped during the reload (the swapped service counted as down)")
 	}
 	if !hasAddr(lb1h, vip4) || hasAddr(lb2h, vip4) {
 		t.Error("the VIP moved during the reloads")
