@@ -148,3 +148,43 @@ func waitCount(t *testing.T, n *atomic.Int64, want int64) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestBackendAdmin: a drained backend takes no new connections while its
+// open one carries on, counts as out of quorum, and comes back on enable.
+func TestBackendAdmin(t *testing.T) {
+	checkGoroutines(t)
+	a, b := startBackend(t, echo), startBackend(t, named("b"))
+	cfg := baseCfg(a.addr, b.addr)
+	cfg.Quorum = 2
+	r := startService(t, cfg)
+	open := r.dial(t)
+	// Round robin starts with the first backend, the echo server.
+	if got := roundTrip(t, open, "hi"); got != "hi" {
+		t.Fatalf("first connection: %q", got)
+	}
+	if !r.SetBackendAdmin(a.addr, "drain") {
+		t.Fatal("backend not found")
+	}
+	if r.SetBackendAdmin("10.9.9.9:1", "drain") {
+		t.Error("an unknown backend was found")
+	}
+	for range 4 {
+		if s, _ := r.fetch(t); s != "b" {
+			t.Fatalf("new connection while a is drained answered %q", s)
+		}
+	}
+	if got := roundTrip(t, open, "still"); got != "still" {
+		t.Errorf("open connection to the drained backend: %q", got)
+	}
+	st := r.Stats()
+	if st.Backends[0].Admin != "drain" || st.Backends[0].EffectiveWeight != 0 {
+		t.Errorf("drained backend stats: %+v", st.Backends[0])
+	}
+	if up, why := r.Health(); up {
+		t.Errorf("service up with 1 of quorum 2 in balancing: %q", why)
+	}
+	r.SetBackendAdmin(a.addr, "")
+	if up, why := r.Health(); !up {
+		t.Errorf("service down after enable: %q", why)
+	}
+}

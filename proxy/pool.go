@@ -33,7 +33,7 @@ type waiter struct {
 }
 
 // alive reports whether b may take new traffic at all, full or not.
-func (b *backend) alive() bool { return b.up && b.cfg.Weight > 0 }
+func (b *backend) alive() bool { return b.up && b.admin == "" && b.cfg.Weight > 0 }
 
 // full reports whether b is at its max_conn.
 func (b *backend) full() bool { return b.cfg.MaxConn > 0 && b.active >= b.cfg.MaxConn }

@@ -133,6 +133,7 @@ type backend struct {
 	cfg     config.Backend
 	up      bool
 	reason  string
+	admin   string       // operator's admin state: "", "drain" or "maint"
 	upSince time.Time    // zero while up from the start: no slowstart then
 	hc      *httpBackend // protocol http: idle connections, sticky id; set once
 	active  int          // connections or sessions holding a slot
@@ -396,6 +397,52 @@ func (s *Service) signal() {
 
 // upCountLocked counts backends whose check says up (backups included:
 // they serve when needed, so they count towards being able to serve).
+// SetBackendAdmin sets an operator's admin state on the backend with this
+// address, in the service and its route groups: "drain" and "maint" take
+// it out of balancing at once (its open connections finish), "" puts it
+// back. A backend out of balancing does not count towards quorum, so
+// draining the last one makes the service count as down here. It reports
+// whether the service has the backend.
+func (s *Service) SetBackendAdmin(address, state string) bool {
+	known := s.setBackendAdmin(address, state)
+	if s.hs != nil {
+		for _, g := range s.hs.groups[1:] {
+			if g.setBackendAdmin(address, state) {
+				known = true
+			}
+		}
+	}
+	return known
+}
+
+func (s *Service) setBackendAdmin(address, state string) bool {
+	s.mu.Lock()
+	b := s.byAddr[address]
+	if b == nil {
+		s.mu.Unlock()
+		return false
+	}
+	changed := b.admin != state
+	b.admin = state
+	if changed {
+		if state == "" {
+			b.upSince = time.Now() // ramps up with slowstart like a recovered backend
+			s.dispatchLocked()
+		}
+		s.updateQuorumLocked()
+	}
+	s.mu.Unlock()
+	if changed {
+		what := state
+		if what == "" {
+			what = "enabled"
+		}
+		s.log.Info("backend admin state", "backend", address, "state", what)
+		s.signal()
+	}
+	return true
+}
+
 // BackendsUp is how many of the service's own backends (route groups not
 // counted) are up now: a reload waits for the new service to have one
 // before it takes over the socket.
@@ -408,7 +455,7 @@ func (s *Service) BackendsUp() int {
 func (s *Service) upCountLocked() int {
 	n := 0
 	for _, b := range s.backends {
-		if b.up {
+		if b.up && b.admin == "" {
 			n++
 		}
 	}

@@ -65,6 +65,8 @@ type BackendStats struct {
 	// Up is the last health verdict, Reason its explanation.
 	Up     bool
 	Reason string
+	// Admin is the operator's admin state: "", "drain" or "maint".
+	Admin string
 	// Backup marks a backup server.
 	Backup bool
 	// Weight is the configured weight.
@@ -120,6 +122,7 @@ func (s *Service) Stats() ServiceStats {
 			Address:         b.cfg.Address,
 			Up:              b.up,
 			Reason:          b.reason,
+			Admin:           b.admin,
 			Backup:          b.cfg.Backup,
 			Weight:          b.cfg.Weight,
 			EffectiveWeight: (s.weight(b, now) + weightScale - 1) / weightScale,
