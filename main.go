@@ -171,7 +171,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			reload(ctx, d, *file, log)
+			d.Reload(ctx) // logs and records every outcome
 		}
 	}()
 	if err := d.Run(ctx); err != nil {
@@ -180,23 +180,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("vigil stopped")
 	return 0
-}
-
-// reload loads file and hands it to the running daemon; every outcome is
-// logged, and a refused config leaves the running one in place.
-func reload(ctx context.Context, d *daemon.Daemon, file string, log *slog.Logger) {
-	log.Info("reloading", "config", file)
-	cfg, warnings, err := config.Load(file, config.Options{Host: config.SystemHost{}, StrictHost: true})
-	for _, w := range warnings {
-		log.Warn("config warning", "warning", w)
-	}
-	if err != nil {
-		log.Error("reload refused, keeping the running config", "err", err)
-		return
-	}
-	if err := d.Reload(ctx, cfg); err != nil {
-		log.Error("reload", "err", err)
-	}
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

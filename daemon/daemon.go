@@ -21,6 +21,7 @@ import (
 
 	"github.com/moby/ipvs"
 
+	"vigil/api"
 	"vigil/arp"
 	"vigil/checks"
 	"vigil/config"
@@ -48,6 +49,14 @@ type Daemon struct {
 
 	metrics     *metrics.Metrics
 	checkStates checkStates
+	events      eventHub
+	adminMu     sync.Mutex
+	admin       map[string]string // "service/address" -> drain or maint, set by operators
+	started     time.Time
+	lastReload  *api.Reload
+
+	// Version is reported by the status API; set it before Run.
+	Version string
 }
 
 // New checks that this build can run everything the config asks for and
@@ -65,7 +74,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}, services: services, lvs: lvsManager, ipvs: ipvsHandle}
+	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}, services: services, lvs: lvsManager, ipvs: ipvsHandle, admin: map[string]string{}}
 	for _, ic := range cfg.VRRP {
 		in, err := vrrp.NewInstance(instanceConfig(ic), vrrp.Hooks{}, log)
 		if err != nil {
@@ -213,6 +222,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.ipvs != nil {
 		defer func() { d.mu.Lock(); d.ipvs.Close(); d.mu.Unlock() }()
 	}
+	d.started = time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hookCtx, stopHooks := context.WithCancel(context.Background())
@@ -336,6 +346,7 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 			Announce: rt.announce.Announce,
 			OnTransition: func(name string, t vrrp.Transition, prio uint8) {
 				d.metrics.ObserveTransition(name, t.From, t.To)
+				d.events.publish(api.Event{Kind: api.KindVRRP, Subject: name, From: stateName(t.From), To: stateName(t.To), Reason: t.Reason})
 				if notify != nil {
 					notify.Notify("INSTANCE", name, notifyState(t.To), strconv.Itoa(int(prio)))
 				}
@@ -378,8 +389,9 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 	for _, sc := range cfg.Services {
 		var set func(addr string, up bool, reason string)
 		if sc.Mode == "lvs" {
-			name, m := sc.Name, d.lvs
-			set = func(addr string, up bool, _ string) { m.SetBackendUp(name, addr, up) }
+			sc, m := sc, d.lvs
+			// Through lvsBackendUp, so an operator's drain holds.
+			set = func(addr string, _ bool, _ string) { m.SetBackendUp(sc.Name, addr, d.lvsBackendUp(sc, addr)) }
 		} else {
 			set = d.services[sc.Name].SetBackendUp
 		}
@@ -388,13 +400,36 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 		for _, b := range allBackends(sc) {
 			records[b.Address] = checkState(name, b.Address, "service "+name)
 		}
+		last := map[string]bool{}
+		var lastMu sync.Mutex
 		gateBackends(ctx, &w.wg, rt.engine, sc, func(addr string, up bool, reason string) {
 			records[addr](up)
 			set(addr, up, reason)
+			lastMu.Lock()
+			was, known := last[addr]
+			last[addr] = up
+			lastMu.Unlock()
+			if known && was != up {
+				d.events.publish(api.Event{Kind: api.KindBackend, Subject: name + "/" + addr, From: upName(was), To: upName(up), Reason: reason})
+			}
+		})
+		first, was := true, false
+		w.health[name].subscribe(func(up bool, why string) {
+			if !first && up != was {
+				d.events.publish(api.Event{Kind: api.KindService, Subject: name, From: upName(was), To: upName(up), Reason: why})
+			}
+			first, was = false, up
 		})
 		quorumHooks(w.health[sc.Name], sc.Name, rt.notifier(sc.QuorumUp, 10*time.Second), rt.notifier(sc.QuorumDown, 10*time.Second))
 	}
 	return w
+}
+
+func upName(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
 }
 
 // notifyState is keepalived's spelling of states for notify scripts.

@@ -16,7 +16,7 @@ import (
 	"vigil/vrrp"
 )
 
-// Reload replaces the running config with cfg (already loaded and
+// Apply replaces the running config with cfg (already loaded and
 // validated) and applies only the difference:
 //
 //   - an unchanged VRRP instance keeps running untouched (state, VIPs,
@@ -36,7 +36,8 @@ import (
 // opened. If any of that fails Reload returns the error and the running
 // config stays as it was. An error from the commit phase (a handoff that
 // failed, say) means the new config was applied with that exception.
-func (d *Daemon) Reload(ctx context.Context, cfg *config.Config) error {
+// Reload is the same for the config file the daemon runs.
+func (d *Daemon) Apply(ctx context.Context, cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	rt := d.rt
@@ -241,6 +242,7 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 	}
 
 	d.cfg, d.instances, d.byName, d.services = p.cfg, p.instances, p.byName, p.services
+	d.applyAdmin(p.cfg, p.services)
 
 	// The new wiring subscribes before the old lets go, so check probers
 	// keep their state, and new services learn their backends' health
@@ -336,6 +338,19 @@ func (d *Daemon) awaitListening(p *reloadPlan) {
 			}
 		}
 	}
+}
+
+func hasBackend(cfg *config.Config, service, address string) bool {
+	for _, sc := range cfg.Services {
+		if sc.Name == service {
+			for _, b := range allBackends(sc) {
+				if b.Address == address {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func serviceIndex(cfg *config.Config, name string) int {

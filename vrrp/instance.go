@@ -96,6 +96,7 @@ type Status struct {
 	Address    netip.Addr // ours, as advertised
 	LastReason string
 	Since      time.Time
+	Tracks     []TrackStatus // in the order they were first reported
 }
 
 // Instance runs one virtual router: it owns the socket, the timers and the
@@ -729,6 +730,9 @@ func (in *Instance) publish(reason string) {
 	s := &Status{
 		Name: in.cfg.Name, State: in.machine.State(), Priority: in.machine.Priority(), Base: in.cfg.Priority,
 		MasterAddr: in.machine.MasterAddr(), Address: in.addr, LastReason: old.LastReason, Since: old.Since,
+	}
+	for _, k := range in.trackKeys {
+		s.Tracks = append(s.Tracks, in.tracks[k])
 	}
 	if s.State != old.State {
 		s.Since = time.Now()

@@ -1,0 +1,292 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"vigil/api"
+	"vigil/config"
+	"vigil/proxy"
+	"vigil/vrrp"
+)
+
+// The daemon is the api.Source of the status API, the CLI and the page.
+var _ api.Source = (*Daemon)(nil)
+
+// recentEvents is how many events Status carries.
+const recentEvents = 100
+
+// eventHub keeps the latest events and hands new ones to subscribers. A
+// subscriber that does not keep up misses events rather than holding the
+// daemon up (its buffer is generous; a status page refetches anyway).
+type eventHub struct {
+	mu     sync.Mutex
+	recent []api.Event
+	subs   map[chan api.Event]struct{}
+}
+
+func (h *eventHub) publish(e api.Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recent = append(h.recent, e)
+	if len(h.recent) > recentEvents {
+		h.recent = h.recent[len(h.recent)-recentEvents:]
+	}
+	for ch := range h.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+func (h *eventHub) subscribe() (<-chan api.Event, func()) {
+	ch := make(chan api.Event, 256)
+	h.mu.Lock()
+	if h.subs == nil {
+		h.subs = map[chan api.Event]struct{}{}
+	}
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			delete(h.subs, ch)
+			h.mu.Unlock()
+		})
+	}
+}
+
+func (h *eventHub) snapshot() []api.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]api.Event(nil), h.recent...)
+}
+
+// Events subscribes to the daemon's events (api.Source).
+func (d *Daemon) Events() (<-chan api.Event, func()) { return d.events.subscribe() }
+
+// Status is a snapshot of the node (api.Source).
+func (d *Daemon) Status() api.Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := api.Status{
+		Node: d.cfg.Node, Version: d.Version, Config: d.cfg.File, Started: d.started,
+		Recent: d.events.snapshot(),
+	}
+	if d.lastReload != nil {
+		r := *d.lastReload
+		st.LastReload = &r
+	}
+	for i, ic := range d.cfg.VRRP {
+		s := d.instances[i].Status()
+		in := api.Instance{
+			Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID,
+			State: stateName(s.State), Priority: int(s.Priority), BasePriority: int(s.Base),
+			Since: s.Since, Reason: s.LastReason,
+		}
+		if s.MasterAddr.IsValid() {
+			in.MasterAddress = s.MasterAddr.String()
+		}
+		for _, t := range s.Tracks {
+			in.Tracks = append(in.Tracks, api.Track{Name: t.Name, Weight: t.Weight, Failing: t.Failing})
+		}
+		st.Instances = append(st.Instances, in)
+	}
+	checks := map[string]bool{} // "service/address" -> up, for lvs backends
+	for _, c := range d.checkStates.snapshot() {
+		if c.Consumer == "service "+c.Check {
+			checks[c.Check+"/"+c.Target] = c.Up
+		}
+	}
+	for _, sc := range d.cfg.Services {
+		svc := api.Service{Name: sc.Name, Mode: sc.Mode, Protocol: sc.Protocol, Listen: listenName(sc)}
+		if s := d.services[sc.Name]; s != nil {
+			ps := s.Stats()
+			svc.Up, svc.Reason = ps.Up, ps.Reason
+			svc.Active, svc.Total, svc.BytesIn, svc.BytesOut = ps.Active, ps.Total, ps.BytesIn, ps.BytesOut
+			for _, b := range ps.Backends {
+				svc.Backends = append(svc.Backends, api.Backend{
+					Address: b.Address, Group: b.Group, Up: b.Up, Reason: b.Reason, Admin: b.Admin,
+					Weight: b.Weight, EffectiveWeight: b.EffectiveWeight, Active: b.Active, Total: b.Total,
+				})
+			}
+		} else if d.lvs != nil {
+			svc.Up, svc.Reason = d.lvs.Health(sc.Name)
+			for _, b := range sc.Backends {
+				up, known := checks[sc.Name+"/"+b.Address]
+				if sc.Check == nil {
+					up, known = true, true
+				}
+				ab := api.Backend{Address: b.Address, Up: up, Weight: b.Weight, Admin: d.adminState(sc.Name + "/" + b.Address)}
+				if !known {
+					ab.Reason = "not checked yet"
+				}
+				if up && ab.Admin == "" {
+					ab.EffectiveWeight = b.Weight
+				}
+				svc.Backends = append(svc.Backends, ab)
+			}
+		}
+		st.Services = append(st.Services, svc)
+	}
+	return st
+}
+
+func stateName(s vrrp.State) string {
+	if s == vrrp.Initialize {
+		return "init"
+	}
+	return strings.ToLower(s.String())
+}
+
+func listenName(sc config.Service) string {
+	if sc.Fwmark != 0 {
+		return fmt.Sprintf("fwmark %d", sc.Fwmark)
+	}
+	if sc.Listen == (netip.AddrPort{}) {
+		return ""
+	}
+	return sc.Listen.String()
+}
+
+// Reload loads the config file again and applies it (api.Source, SIGHUP):
+// the file is checked as at start, and a config that fails keeps the
+// running one. The outcome is kept for Status and published as an event.
+func (d *Daemon) Reload(ctx context.Context) error {
+	d.mu.Lock()
+	file := d.cfg.File
+	d.mu.Unlock()
+	d.log.Info("reloading", "config", file)
+	cfg, warnings, err := config.Load(file, config.Options{Host: config.SystemHost{}, StrictHost: true})
+	for _, w := range warnings {
+		d.log.Warn("config warning", "warning", w)
+	}
+	if err == nil {
+		err = d.Apply(ctx, cfg)
+	} else {
+		d.log.Error("reload refused, keeping the running config", "err", err)
+	}
+	r := &api.Reload{Time: time.Now(), OK: err == nil}
+	ev := api.Event{Kind: api.KindReload, Subject: file, To: "applied"}
+	if err != nil {
+		r.Error, ev.To, ev.Reason = err.Error(), "refused", err.Error()
+	}
+	d.mu.Lock()
+	d.lastReload = r
+	d.mu.Unlock()
+	d.events.publish(ev)
+	return err
+}
+
+// SetBackendAdmin drains, takes into maintenance or enables a backend
+// (api.Source). The state survives reloads. A proxy service takes the
+// backend out of balancing and lets open connections finish; an lvs
+// service treats it as down (removed, or weight 0 with inhibit_on_failure).
+func (d *Daemon) SetBackendAdmin(service, address, action string) error {
+	var state string
+	switch action {
+	case api.ActionEnable:
+	case api.ActionDrain:
+		state = api.AdminDrain
+	case api.ActionMaint:
+		state = api.AdminMaint
+	default:
+		return fmt.Errorf("unknown admin action %q (enable, drain, maint)", action)
+	}
+	d.mu.Lock()
+	var sc *config.Service
+	for i := range d.cfg.Services {
+		if d.cfg.Services[i].Name == service {
+			sc = &d.cfg.Services[i]
+		}
+	}
+	if sc == nil {
+		d.mu.Unlock()
+		return fmt.Errorf("service %s: %w", service, api.ErrNotFound)
+	}
+	found := false
+	for _, b := range allBackends(*sc) {
+		found = found || b.Address == address
+	}
+	if !found {
+		d.mu.Unlock()
+		return fmt.Errorf("service %s: backend %s: %w", service, address, api.ErrNotFound)
+	}
+	key := service + "/" + address
+	d.adminMu.Lock()
+	old := d.admin[key]
+	if state == "" {
+		delete(d.admin, key)
+	} else {
+		d.admin[key] = state
+	}
+	d.adminMu.Unlock()
+	if s := d.services[service]; s != nil {
+		s.SetBackendAdmin(address, state)
+	} else if d.lvs != nil {
+		d.lvs.SetBackendUp(service, address, d.lvsBackendUp(*sc, address))
+	}
+	d.mu.Unlock()
+	if old != state {
+		d.events.publish(api.Event{Kind: api.KindBackend, Subject: key, From: adminName(old), To: adminName(state), Reason: "operator"})
+	}
+	return nil
+}
+
+func adminName(s string) string {
+	if s == "" {
+		return "enabled"
+	}
+	return s
+}
+
+// lvsBackendUp is what an lvs backend counts as: its check's verdict,
+// unless an operator drained it or took it into maintenance. It takes no
+// d.mu: check callbacks call it, and a reload holding d.mu waits for them.
+func (d *Daemon) lvsBackendUp(sc config.Service, address string) bool {
+	if d.adminState(sc.Name+"/"+address) != "" {
+		return false
+	}
+	if sc.Check == nil {
+		return true
+	}
+	for _, c := range d.checkStates.snapshot() {
+		if c.Check == sc.Name && c.Target == address && c.Consumer == "service "+sc.Name {
+			return c.Up
+		}
+	}
+	return false
+}
+
+// adminState is an operator's admin state of "service/address".
+func (d *Daemon) adminState(key string) string {
+	d.adminMu.Lock()
+	defer d.adminMu.Unlock()
+	return d.admin[key]
+}
+
+// applyAdmin gives new proxy services the admin states operators set on
+// their predecessors, and forgets those of backends cfg no longer has.
+func (d *Daemon) applyAdmin(cfg *config.Config, services map[string]*proxy.Service) {
+	d.adminMu.Lock()
+	defer d.adminMu.Unlock()
+	for key, state := range d.admin {
+		name, addr, _ := strings.Cut(key, "/")
+		if !hasBackend(cfg, name, addr) {
+			delete(d.admin, key)
+			continue
+		}
+		if s := services[name]; s != nil {
+			s.SetBackendAdmin(addr, state)
+		}
+	}
+}
