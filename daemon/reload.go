@@ -110,9 +110,12 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{},
 		services:    map[string]*proxy.Service{},
 	}
+	// The plan as built so far: an error return sets p to nil before this
+	// deferred call runs, so it must not discard through p.
+	built := p
 	defer func() {
 		if err != nil {
-			p.discard()
+			built.discard()
 		}
 	}()
 
