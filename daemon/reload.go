@@ -239,6 +239,12 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 		d.lvs, d.ipvs = p.lvs, p.ipvs
 		rt.lvsStops = rt.start("lvs", false, d.lvs.Run)
 	case p.updateLVS:
+		// The old wiring's health fan-out stops first: a service leaving
+		// the manager (to mode: proxy, or removed) reads as down there
+		// ("not an lvs service"), and reported to an instance tracking it
+		// that would drop its priority, enough to move the VIP to a peer.
+		// The new wiring starts with the current health.
+		rt.wiring.stopHealth()
 		if err := d.lvs.Update(p.cfg.Services); err != nil {
 			errs = append(errs, err)
 		}
