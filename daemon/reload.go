@@ -64,6 +64,7 @@ func (d *Daemon) Apply(ctx context.Context, cfg *config.Config) error {
 // reloadPlan is a reload prepared and checked, not yet applied.
 type reloadPlan struct {
 	cfg *config.Config
+	old *config.Config // the config it replaces
 
 	instances     []*vrrp.Instance // new config order
 	byName        map[string]*vrrp.Instance
@@ -106,7 +107,7 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 		return nil, err
 	}
 	p = &reloadPlan{
-		cfg: cfg, byName: map[string]*vrrp.Instance{},
+		cfg: cfg, old: d.cfg, byName: map[string]*vrrp.Instance{},
 		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{},
 		services:    map[string]*proxy.Service{},
 	}
@@ -258,6 +259,7 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 	// before they take over.
 	next := d.wire(rt, p.cfg)
 	d.awaitBackends(p)
+	d.awaitLVS(p)
 	// The old wiring stops reporting service health before the swap: a
 	// replaced service saying "handed off" must not count as down for the
 	// instances tracking it.
@@ -328,6 +330,40 @@ func (d *Daemon) awaitBackends(p *reloadPlan) {
 		if st.s.BackendsUp() == 0 {
 			d.log.Warn("service swapped in with no backend up yet", "service", st.name, "waited", limit)
 		}
+	}
+}
+
+// awaitLVS holds the reload, like awaitBackends, until lvs services that
+// are new to the manager (or changed) have their backends' health: the
+// manager starts them with every backend down, and the check verdicts
+// reach it from the new wiring's goroutines.
+func (d *Daemon) awaitLVS(p *reloadPlan) {
+	if d.lvs == nil {
+		return
+	}
+	old := map[string]config.Service{}
+	for _, sc := range p.old.Services {
+		old[sc.Name] = sc
+	}
+	for _, sc := range p.cfg.Services {
+		if sc.Mode != "lvs" || sc.Check == nil || reflect.DeepEqual(old[sc.Name], sc) {
+			continue
+		}
+		limit := min(sc.Check.Interval.D()*time.Duration(max(sc.Check.Rise, 1))+sc.Check.Timeout.D()+time.Second, 10*time.Second)
+		timeout := time.NewTimer(limit)
+		// No other reader of this channel before the new wiring's health
+		// starts, which begins with the current state.
+		for waiting := true; waiting; {
+			if up, _ := d.lvs.Health(sc.Name); up {
+				break
+			}
+			select {
+			case <-d.lvs.HealthChanges(sc.Name):
+			case <-timeout.C:
+				waiting = false
+			}
+		}
+		timeout.Stop()
 	}
 }
 
