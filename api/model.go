@@ -1,0 +1,201 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is what Source.SetBackendAdmin wraps when the service or the
+// backend does not exist; the API answers 404 for it.
+var ErrNotFound = errors.New("not found")
+
+// Status is a snapshot of the node for operators: what the VRRP instances
+// are doing, how each service and backend stands, and what happened lately.
+// It is what GET /api/status returns and what `vigil status` prints.
+type Status struct {
+	// Node is the node's name (config node:).
+	Node string `json:"node"`
+	// Version is the vigil build version.
+	Version string `json:"version"`
+	// Config is the path of the config file the daemon runs.
+	Config string `json:"config"`
+	// Started is when the daemon started.
+	Started time.Time `json:"started"`
+	// LastReload is the outcome of the last reload; nil if none was tried.
+	LastReload *Reload `json:"last_reload,omitempty"`
+	// Instances are the VRRP instances, in config order.
+	Instances []Instance `json:"instances"`
+	// Services are the load-balanced services, in config order.
+	Services []Service `json:"services"`
+	// Recent are the latest events, oldest first.
+	Recent []Event `json:"recent"`
+}
+
+// Reload is the outcome of one reload.
+type Reload struct {
+	// Time is when the reload was tried.
+	Time time.Time `json:"time"`
+	// OK says whether the new config was applied.
+	OK bool `json:"ok"`
+	// Error says why it was refused, when it was.
+	Error string `json:"error,omitempty"`
+}
+
+// Instance is one VRRP instance as it stands now.
+type Instance struct {
+	// Name is the instance's config name.
+	Name string `json:"name"`
+	// Interface is the network interface it runs on.
+	Interface string `json:"interface"`
+	// VRID is the virtual router id.
+	VRID int `json:"vrid"`
+	// State is "init", "backup", "master" or "fault".
+	State string `json:"state"`
+	// Priority is the effective priority, after tracked weights.
+	Priority int `json:"priority"`
+	// BasePriority is the configured priority.
+	BasePriority int `json:"base_priority"`
+	// MasterAddress is the address of the current master, as last heard;
+	// "" when unknown.
+	MasterAddress string `json:"master_address,omitempty"`
+	// Since is when the instance entered State.
+	Since time.Time `json:"since"`
+	// Reason says why it entered State.
+	Reason string `json:"reason,omitempty"`
+	// Tracks are the checks and services whose failure moves the priority.
+	Tracks []Track `json:"tracks,omitempty"`
+}
+
+// Track is one tracked target of a VRRP instance.
+type Track struct {
+	// Name names the tracked check, service or interface.
+	Name string `json:"name"`
+	// Weight is added to the priority while the target is failing.
+	Weight int `json:"weight"`
+	// Failing says whether the target is failing now.
+	Failing bool `json:"failing"`
+}
+
+// Service is one load-balanced service (a VIP:port) as it stands now.
+type Service struct {
+	// Name is the service's config name.
+	Name string `json:"name"`
+	// Mode is "proxy" or "lvs".
+	Mode string `json:"mode"`
+	// Protocol is "tcp", "udp" or "http".
+	Protocol string `json:"protocol"`
+	// Listen is the VIP:port (or "fwmark N") the service answers on.
+	Listen string `json:"listen"`
+	// Up says whether the service can serve: it has a usable backend.
+	Up bool `json:"up"`
+	// Reason says why the service is down, when it is.
+	Reason string `json:"reason,omitempty"`
+	// Active is the number of open connections.
+	Active int `json:"active"`
+	// Total is the number of connections since start.
+	Total uint64 `json:"total"`
+	// BytesIn counts bytes received from clients.
+	BytesIn uint64 `json:"bytes_in"`
+	// BytesOut counts bytes sent to clients.
+	BytesOut uint64 `json:"bytes_out"`
+	// Backends are the service's backends, in config order.
+	Backends []Backend `json:"backends"`
+}
+
+// Admin states of a backend, as set by an operator.
+const (
+	// AdminNone is a backend in service.
+	AdminNone = ""
+	// AdminDrain is a backend that takes no new connections but keeps its
+	// open ones.
+	AdminDrain = "drain"
+	// AdminMaint is a backend out of service: no new connections, and
+	// checks do not bring it back.
+	AdminMaint = "maint"
+)
+
+// Backend is one backend of a service as it stands now.
+type Backend struct {
+	// Address is the backend's host:port.
+	Address string `json:"address"`
+	// Group names the route group (L7) the backend belongs to; "" for the
+	// service's default backends.
+	Group string `json:"group,omitempty"`
+	// Up says whether its health check passes.
+	Up bool `json:"up"`
+	// Reason says why it is down, when it is.
+	Reason string `json:"reason,omitempty"`
+	// Admin is AdminNone, AdminDrain or AdminMaint.
+	Admin string `json:"admin,omitempty"`
+	// Weight is the configured weight.
+	Weight int `json:"weight"`
+	// EffectiveWeight is the weight in use: 0 while down, drained or in
+	// maintenance.
+	EffectiveWeight int `json:"effective_weight"`
+	// Active is the number of open connections to it.
+	Active int `json:"active"`
+	// Total is the number of connections to it since start.
+	Total uint64 `json:"total"`
+}
+
+// Event kinds.
+const (
+	// KindVRRP is a VRRP state change; Subject is the instance.
+	KindVRRP = "vrrp"
+	// KindBackend is a backend going up or down or changing admin state;
+	// Subject is "service/address".
+	KindBackend = "backend"
+	// KindService is a service going up or down; Subject is the service.
+	KindService = "service"
+	// KindReload is a reload; Subject is the config file.
+	KindReload = "reload"
+)
+
+// Event is one change worth telling an operator about.
+type Event struct {
+	// Time is when it happened.
+	Time time.Time `json:"time"`
+	// Kind is KindVRRP, KindBackend, KindService or KindReload.
+	Kind string `json:"kind"`
+	// Subject names what changed.
+	Subject string `json:"subject"`
+	// From is the state before.
+	From string `json:"from,omitempty"`
+	// To is the state after.
+	To string `json:"to,omitempty"`
+	// Reason says why.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Backend admin actions, the last element of
+// POST /api/backends/{service}/{address}/{action}.
+const (
+	// ActionEnable puts a backend back in service.
+	ActionEnable = "enable"
+	// ActionDrain stops new connections to a backend, keeping open ones.
+	ActionDrain = "drain"
+	// ActionMaint takes a backend out of service.
+	ActionMaint = "maint"
+)
+
+// Source is what the daemon provides to the API: snapshots, a subscription
+// to events, and the admin actions. The API only reads and forwards; the
+// daemon owns the state.
+type Source interface {
+	// Status returns a snapshot of the node. It must be safe to call from
+	// many goroutines.
+	Status() Status
+	// Events subscribes to events from now on. cancel ends the
+	// subscription and is called exactly once; the Source may close ch when
+	// it stops. A slow subscriber should miss events rather than block the
+	// daemon.
+	Events() (ch <-chan Event, cancel func())
+	// Reload reloads the config file. An error means the new config was
+	// refused and the running one kept; its text is shown to the operator.
+	Reload(ctx context.Context) error
+	// SetBackendAdmin sets the admin state of a backend; state is
+	// ActionEnable, ActionDrain or ActionMaint. An error wrapping
+	// ErrNotFound means no such service or backend.
+	SetBackendAdmin(service, address, state string) error
+}
