@@ -37,10 +37,15 @@ const usage = `vigil: VRRP, load balancing and health checks in one binary.
 Usage:
   vigil run     [-c FILE]             run the daemon
   vigil check   [-c FILE] [--print]   validate a config and summarise it
+  vigil status  [-s SOCK] [-o json]   show instances, services and backends
+  vigil reload  [-s SOCK]             reload the running daemon's config
+  vigil backend drain|enable|maint SERVICE ADDRESS [-s SOCK]
+                                      set a backend's admin state
   vigil version                       print the version
 
 Run "vigil COMMAND --help" for a command's flags.
-The default config file is ` + config.DefaultPath + `.
+The default config file is ` + config.DefaultPath + `; the commands that talk
+to a running daemon use its unix socket, ` + defaultSocket + ` by default.
 `
 
 // runCLI runs one vigil command and returns its exit code: 0 success,
@@ -55,6 +60,12 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(args[1:], stdout, stderr)
+	case "backend":
+		return cmdBackend(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "vigil %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

@@ -2,11 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"vigil/api"
 	"vigil/lvs"
 )
 
@@ -89,13 +96,16 @@ func TestCheckPrintShowsDefaults(t *testing.T) {
 }
 
 func TestHelpAndUsage(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"help"}, {"run", "--help"}, {"check", "--help"}, {"check", "-h"}} {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"run", "--help"}, {"check", "--help"}, {"check", "-h"},
+		{"status", "--help"}, {"reload", "-h"}, {"backend", "--help"}, {"backend", "drain", "--help"}} {
 		code, out, _ := runArgs(args...)
 		if code != 0 || !strings.Contains(out, "Usage") {
 			t.Errorf("vigil %s: exit %d, stdout %q", strings.Join(args, " "), code, out)
 		}
 	}
-	for _, args := range [][]string{{}, {"frobnicate"}, {"check", "--nope"}, {"check", "extra-arg"}} {
+	for _, args := range [][]string{{}, {"frobnicate"}, {"check", "--nope"}, {"check", "extra-arg"},
+		{"status", "-o", "yaml"}, {"status", "extra"}, {"reload", "extra"}, {"backend"}, {"backend", "drain", "web"},
+		{"backend", "pause", "web", "10.0.0.1:80"}, {"backend", "drain", "web", "10.0.0.1:80", "more"}, {"backend", "drain", "-x"}} {
 		if code, _, _ := runArgs(args...); code != 2 {
 			t.Errorf("vigil %s: exit %d, want 2 (usage)", strings.Join(args, " "), code)
 		}
@@ -134,5 +144,149 @@ func TestRunRefusesUnbuiltParts(t *testing.T) {
 	code, _, errOut := runArgs("run", "-c", "/nonexistent.yaml")
 	if code != 1 || !strings.Contains(errOut, "no such file") {
 		t.Errorf("missing file: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// fakeDaemon is an api.Source standing in for a running daemon.
+type fakeDaemon struct {
+	mu        sync.Mutex
+	status    api.Status
+	reloadErr error
+	reloads   int
+}
+
+func (f *fakeDaemon) Status() api.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.status
+	st.Services = append([]api.Service(nil), st.Services...)
+	for i := range st.Services {
+		st.Services[i].Backends = append([]api.Backend(nil), st.Services[i].Backends...)
+	}
+	return st
+}
+
+func (f *fakeDaemon) Events() (<-chan api.Event, func()) { return make(chan api.Event), func() {} }
+
+func (f *fakeDaemon) Reload(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reloads++
+	return f.reloadErr
+}
+
+func (f *fakeDaemon) SetBackendAdmin(service, address, state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, s := range f.status.Services {
+		for j, b := range s.Backends {
+			if s.Name == service && b.Address == address {
+				if state == api.ActionEnable {
+					state = api.AdminNone
+				}
+				f.status.Services[i].Backends[j].Admin = state
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("no backend %s in service %s: %w", address, service, api.ErrNotFound)
+}
+
+// serveFake serves a fakeDaemon on a unix socket in a temp dir, as vigil run
+// would, and returns it with the socket's path.
+func serveFake(t *testing.T) (*fakeDaemon, string) {
+	t.Helper()
+	f := &fakeDaemon{status: api.Status{
+		Node: "lb1", Version: "v1.2.3", Config: "/etc/vigil/vigil.yaml", Started: time.Now().Add(-time.Hour),
+		Instances: []api.Instance{{Name: "VI_1", Interface: "eth0", VRID: 51, State: "master", Priority: 150, BasePriority: 150, MasterAddress: "10.0.0.11"}},
+		Services: []api.Service{{Name: "web", Mode: "proxy", Protocol: "tcp", Listen: "10.0.0.100:80", Up: true, Active: 2,
+			Backends: []api.Backend{
+				{Address: "10.0.1.1:8080", Up: true, Weight: 1, EffectiveWeight: 1, Active: 2},
+				{Address: "10.0.1.2:8080", Up: false, Reason: "connection refused", Weight: 1},
+			}}},
+	}}
+	path := filepath.Join(t.TempDir(), "vigil.sock")
+	ln, err := api.ListenSocket(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		api.New(f, api.Options{}).Serve(ctx, ln)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return f, path
+}
+
+func TestStatusCommand(t *testing.T) {
+	_, sock := serveFake(t)
+	code, out, errOut := runArgs("status", "-s", sock)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"node lb1, vigil v1.2.3",
+		"VI_1  eth0       51    MASTER  150/150    10.0.0.11",
+		"web 10.0.0.100:80 proxy/tcp UP",
+		"  -> 10.0.1.2:8080  -      0/1     DOWN    -      0       0      connection refused",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, errOut = runArgs("status", "-s", sock, "-o", "json")
+	var st api.Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Node != "lb1" || len(st.Services[0].Backends) != 2 {
+		t.Errorf("status -o json: exit %d, %s %s", code, out, errOut)
+	}
+}
+
+func TestReloadCommand(t *testing.T) {
+	f, sock := serveFake(t)
+	if code, out, errOut := runArgs("reload", "-s", sock); code != 0 || out != "reloaded\n" || f.reloads != 1 {
+		t.Errorf("reload: exit %d, %q %q, %d reload(s)", code, out, errOut, f.reloads)
+	}
+	f.reloadErr = errors.New("vigil.yaml:5:15: vrrp[0].priority: 300 is out of range 1..255")
+	code, _, errOut := runArgs("reload", "-s", sock)
+	if code != 1 || !strings.Contains(errOut, "refused, the running config is kept") || !strings.Contains(errOut, f.reloadErr.Error()) {
+		t.Errorf("refused reload: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestBackendCommand(t *testing.T) {
+	f, sock := serveFake(t)
+	admin := func() string { return f.Status().Services[0].Backends[1].Admin }
+	// -s may come after the arguments, as the usage shows.
+	code, out, errOut := runArgs("backend", "drain", "web", "10.0.1.2:8080", "-s", sock)
+	if code != 0 || out != "web 10.0.1.2:8080: draining\n" || admin() != api.AdminDrain {
+		t.Errorf("drain: exit %d, %q %q, admin %q", code, out, errOut, admin())
+	}
+	if code, _, errOut := runArgs("backend", "-s", sock, "maint", "web", "10.0.1.2:8080"); code != 0 || admin() != api.AdminMaint {
+		t.Errorf("maint: exit %d, %q, admin %q", code, errOut, admin())
+	}
+	if code, _, errOut := runArgs("backend", "enable", "web", "10.0.1.2:8080", "-s", sock); code != 0 || admin() != api.AdminNone {
+		t.Errorf("enable: exit %d, %q, admin %q", code, errOut, admin())
+	}
+	code, _, errOut = runArgs("backend", "drain", "web", "10.9.9.9:80", "-s", sock)
+	if code != 1 || !strings.Contains(errOut, "no backend 10.9.9.9:80 in service web") {
+		t.Errorf("unknown backend: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestControlCommandsWithoutDaemon: no daemon on the socket is a failure
+// (exit 1) that names the socket, not a usage error.
+func TestControlCommandsWithoutDaemon(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	for _, args := range [][]string{{"status", "-s", sock}, {"reload", "-s", sock}, {"backend", "drain", "web", "10.0.1.1:80", "-s", sock}} {
+		code, _, errOut := runArgs(args...)
+		if code != 1 || !strings.Contains(errOut, "connect to vigil at "+sock) {
+			t.Errorf("vigil %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut)
+		}
 	}
 }

@@ -1,0 +1,150 @@
+// The commands that talk to a running daemon over its unix socket (status,
+// reload, backend), kept apart from the ones that read a config file.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"vigil/api"
+)
+
+// defaultSocket is the unix socket the daemon listens on unless api.socket
+// says otherwise (the config default).
+const defaultSocket = "/run/vigil/vigil.sock"
+
+// requestTimeout bounds one CLI request; a reload that runs notify hooks
+// and rebuilds services may take a while.
+const requestTimeout = 90 * time.Second
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments (vigil backend drain web 10.0.0.1:80 -s SOCK),
+// and returns the positional ones; stop is set with the exit code when the
+// command should end (help or a flag error).
+func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string, code int, stop bool) {
+	for {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, 0, true
+		}
+		if err != nil {
+			return nil, 2, true
+		}
+		if fs.NArg() == 0 {
+			return pos, 0, false
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// dial connects to the daemon, printing why it could not.
+func dial(socket, cmd string, stderr io.Writer) (*api.Client, bool) {
+	c, err := api.Dial(socket)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil %s: %v\n", cmd, err)
+		return nil, false
+	}
+	return c, true
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", "status [-s SOCKET] [-o table|json]\n\nShow the running daemon's VRRP instances (state, priority over base\npriority, master), its services with their backends (weight, health, admin\nstate, connections) and the latest events.", stderr)
+	socket := fs.String("s", defaultSocket, "the daemon's unix `socket`")
+	output := fs.String("o", "table", "output `format`: table or json")
+	if code, stop := parseFlags(fs, args, stdout); stop {
+		return code
+	}
+	if *output != "table" && *output != "json" {
+		fmt.Fprintf(stderr, "vigil status: -o %q: want table or json\n", *output)
+		return 2
+	}
+	c, ok := dial(*socket, "status", stderr)
+	if !ok {
+		return 1
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil status: %v\n", err)
+		return 1
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(st)
+	} else {
+		err = api.WriteTable(stdout, st, time.Now())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil status: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func cmdReload(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("reload", "reload [-s SOCKET]\n\nAsk the running daemon to reload its config file, as SIGHUP does, and wait\nfor the outcome: exit 0 when it was applied, 1 when it was refused (the\nrunning config is kept and the reason printed).", stderr)
+	socket := fs.String("s", defaultSocket, "the daemon's unix `socket`")
+	if code, stop := parseFlags(fs, args, stdout); stop {
+		return code
+	}
+	c, ok := dial(*socket, "reload", stderr)
+	if !ok {
+		return 1
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if err := c.Reload(ctx); err != nil {
+		fmt.Fprintf(stderr, "vigil reload: refused, the running config is kept:\n%v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "reloaded")
+	return 0
+}
+
+func cmdBackend(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("backend", "backend drain|enable|maint SERVICE ADDRESS [-s SOCKET]\n\nSet a backend's admin state on the running daemon:\n  drain   no new connections; open ones go on\n  maint   out of service; health checks do not bring it back\n  enable  back in service (as its health check says)", stderr)
+	socket := fs.String("s", defaultSocket, "the daemon's unix `socket`")
+	pos, code, stop := parseInterspersed(fs, args, stdout)
+	if stop {
+		return code
+	}
+	if len(pos) != 3 {
+		fmt.Fprintf(stderr, "vigil backend: want ACTION SERVICE ADDRESS, got %d argument(s)\n", len(pos))
+		fs.Usage()
+		return 2
+	}
+	action, service, address := pos[0], pos[1], pos[2]
+	switch action {
+	case api.ActionDrain, api.ActionEnable, api.ActionMaint:
+	default:
+		fmt.Fprintf(stderr, "vigil backend: unknown action %q: want drain, enable or maint\n", action)
+		return 2
+	}
+	c, ok := dial(*socket, "backend", stderr)
+	if !ok {
+		return 1
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	if err := c.SetBackendAdmin(ctx, service, address, action); err != nil {
+		fmt.Fprintf(stderr, "vigil backend %s: %v\n", action, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s %s: %s\n", service, address, map[string]string{
+		api.ActionDrain: "draining", api.ActionEnable: "enabled", api.ActionMaint: "in maintenance",
+	}[action])
+	return 0
+}
