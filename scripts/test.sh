@@ -7,9 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# chromium: the web page's browser test (api/browser_test.go) drives it
+# headless through chromedp.
 need=()
 for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump \
-	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils; do
+	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils chromium:chromium; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The IPVS tests boot Debian's stock kernel in qemu (tests/vm) with a static
