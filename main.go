@@ -173,6 +173,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 1
 	}
+	d.Version = buildVersion()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// SIGHUP reloads: the file is loaded and checked as at start, and a

@@ -68,7 +68,7 @@ haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
 hap_pid=$!
 
 cat >"$work/vigil.yaml" <<VIG
-api: { listen: "" }
+api: { listen: "", socket: "" }
 services:
   - name: bench
     listen: 127.0.0.1:18082

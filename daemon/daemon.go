@@ -252,6 +252,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.lvs != nil {
 		rt.lvsStops = rt.start("lvs", true, d.lvs.Run)
 	}
+	if err := d.startAPI(rt, d.cfg.API); err != nil {
+		rt.errMu.Lock()
+		rt.errs = append(rt.errs, err)
+		rt.errMu.Unlock()
+		cancel()
+	}
 	d.rt = rt
 	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "services", len(d.services), "config", d.cfg.File)
 	d.mu.Unlock()

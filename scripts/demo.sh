@@ -40,7 +40,7 @@ for n in lb1 lb2; do
 	prio=150; [ $n = lb2 ] && prio=100
 	cat >"$work/$n.yaml" <<YAML
 node: $n
-api: { listen: "" }
+api: { listen: "", socket: "" }
 vrrp:
   - name: VI_DEMO
     interface: eth0

@@ -49,7 +49,7 @@ func instanceYAML(name string, vrid, prio int, interval, vips, extra string) str
 }
 
 func nodeConfig(node string, instances ...string) string {
-	return fmt.Sprintf("node: %s\napi: { listen: \"\" }\nvrrp:\n%s", node, strings.Join(instances, ""))
+	return fmt.Sprintf("node: %s\napi: { listen: \"\", socket: \"\" }\nvrrp:\n%s", node, strings.Join(instances, ""))
 }
 
 // startBackup starts a node once master is master, so tests that check the

@@ -132,7 +132,7 @@ func measure(t *testing.T, bin, kaBin string, kind daemonKind, scen scenario, ev
 			if kind == vigil {
 				f := filepath.Join(dir, h.Name+".yaml")
 				os.WriteFile(f, []byte(fmt.Sprintf(`node: %s
-api: { listen: "" }
+api: { listen: "", socket: "" }
 vrrp:
   - { name: VI_1, interface: eth0, vrid: 51, priority: %d, version: %d, advert_interval: %s, vips: [10.0.0.100/24], garp: { delay: 0s, repeat: 1 } }
 `, h.Name, prio, scen.version, scen.interval)), 0o644)

@@ -68,7 +68,7 @@ func measure(t *testing.T, bin string) time.Duration {
 	start := func(h *lab.Host, prio int) *lab.Proc {
 		f := filepath.Join(dir, h.Name+".yaml")
 		os.WriteFile(f, []byte(fmt.Sprintf(`node: %s
-api: { listen: "" }
+api: { listen: "", socket: "" }
 vrrp:
   - { name: VI_1, interface: eth0, vrid: 51, priority: %d, advert_interval: 100ms, vips: [10.0.0.100/24],
       garp: { delay: 0s, repeat: 1 }, track: [{ service: app, weight: -60 }] }
