@@ -226,11 +226,22 @@ services:
 	if got := served(4); !slices.Equal(got, []string{"be1", "be2"}) {
 		t.Errorf("with both real servers up, answered by %v, want be1 and be2", got)
 	}
+	// The status API shows the kernel's view: both in the table at weight
+	// 1, and the connections just made counted.
+	tkWaitFor(t, "status API with the kernel's counters", func() string { return fmt.Sprintf("%+v", d.Status().Services) }, func() bool {
+		svc := d.Status().Services[0]
+		return svc.Up && svc.Total >= 4 && len(svc.Backends) == 2 &&
+			svc.Backends[0].Up && svc.Backends[0].EffectiveWeight == 1 && svc.Backends[0].Total >= 1 &&
+			svc.Backends[1].Up && svc.Backends[1].EffectiveWeight == 1 && svc.Backends[1].Total >= 1
+	})
 
 	// One down: below quorum 2, so the track fails and quorum_down runs;
 	// the other real server still takes the traffic.
 	be1.stop()
 	expect("be1 down (quorum lost)", basePrio+weight, []string{rs2}, []string{"web_UP", "web_DOWN"})
+	if svc := d.Status().Services[0]; svc.Up || svc.Backends[0].Up || svc.Backends[0].EffectiveWeight != 0 {
+		t.Errorf("status API with be1 down: %+v", svc)
+	}
 	if got := served(3); !slices.Equal(got, []string{"be2"}) {
 		t.Errorf("with be1 down, answered by %v, want be2 only", got)
 	}

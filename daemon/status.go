@@ -10,6 +10,7 @@ import (
 
 	"vigil/api"
 	"vigil/config"
+	"vigil/lvs"
 	"vigil/proxy"
 	"vigil/vrrp"
 )
@@ -107,6 +108,15 @@ func (d *Daemon) Status() api.Status {
 			checks[c.Check+"/"+c.Target] = c.Up
 		}
 	}
+	lvsStats := map[string]lvs.Stats{}
+	if d.lvs != nil {
+		// The kernel's counters; a failed read leaves them out (logged by
+		// the metrics scrape, which reads the same).
+		all, _ := d.lvs.Stats()
+		for _, ls := range all {
+			lvsStats[ls.Name] = ls
+		}
+	}
 	for _, sc := range d.cfg.Services {
 		svc := api.Service{Name: sc.Name, Mode: sc.Mode, Protocol: sc.Protocol, Listen: listenName(sc)}
 		if s := d.services[sc.Name]; s != nil {
@@ -121,6 +131,13 @@ func (d *Daemon) Status() api.Status {
 			}
 		} else if d.lvs != nil {
 			svc.Up, svc.Reason = d.lvs.Health(sc.Name)
+			ls := lvsStats[sc.Name]
+			svc.Total, svc.BytesIn, svc.BytesOut = ls.Connections, ls.BytesIn, ls.BytesOut
+			dests := map[string]lvs.DestinationStats{}
+			for _, dst := range ls.Destinations {
+				dests[dst.Addr.String()] = dst
+				svc.Active += dst.ActiveConns
+			}
 			for _, b := range sc.Backends {
 				up, known := checks[sc.Name+"/"+b.Address]
 				if sc.Check == nil {
@@ -130,8 +147,8 @@ func (d *Daemon) Status() api.Status {
 				if !known {
 					ab.Reason = "not checked yet"
 				}
-				if up && ab.Admin == "" {
-					ab.EffectiveWeight = b.Weight
+				if dst, ok := dests[normalAddr(b.Address)]; ok {
+					ab.EffectiveWeight, ab.Active, ab.Total = dst.Weight, dst.ActiveConns, dst.Connections
 				}
 				svc.Backends = append(svc.Backends, ab)
 			}
@@ -139,6 +156,15 @@ func (d *Daemon) Status() api.Status {
 		st.Services = append(st.Services, svc)
 	}
 	return st
+}
+
+// normalAddr spells a backend address as netip.AddrPort does, to match
+// the kernel's view.
+func normalAddr(a string) string {
+	if ap, err := netip.ParseAddrPort(a); err == nil {
+		return ap.String()
+	}
+	return a
 }
 
 func stateName(s vrrp.State) string {
