@@ -223,11 +223,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer func() { d.mu.Lock(); d.ipvs.Close(); d.mu.Unlock() }()
 	}
 	d.started = time.Now()
-	ctx, cancel := context.WithCancel(ctx)
+	// The parts run under a context of their own, not the caller's: on
+	// stop the instances go first and the services after them (below).
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	hookCtx, stopHooks := context.WithCancel(context.Background())
 	rt := &runState{
-		ctx: ctx, cancel: cancel, log: d.log, cred: cred,
+		ctx: runCtx, cancel: cancel, log: d.log, cred: cred,
 		links:     newLinkWatcher(d.log),
 		engine:    checks.NewEngine(d.log, checks.Options{ScriptUser: d.cfg.ScriptUser, OnProbe: d.observeProbe}),
 		announce:  newAnnouncers(d.log),
@@ -263,11 +265,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.notifySystemd("READY=1\nSTATUS=running")
 
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-runCtx.Done(): // a part failed to start
+	}
 	d.notifySystemd("STOPPING=1")
 	d.mu.Lock() // no reload runs while the parts stop
 	d.rt = nil
+	var resign sync.WaitGroup
+	for _, in := range d.instances {
+		if stop := rt.stops[in]; stop != nil {
+			resign.Go(stop)
+		}
+	}
 	d.mu.Unlock()
+	// Instances first: a master resigns and keeps its VIPs until its
+	// successor is heard, and the services keep accepting meanwhile, so a
+	// client connecting to the VIP during a graceful stop is never refused.
+	// Then everything else, and the services drain their connections.
+	resign.Wait()
+	cancel()
 	rt.parts.Wait()
 	rt.wiring.stop()
 	rt.errMu.Lock()
