@@ -283,7 +283,8 @@ func (s *Service) reapIdle(now time.Time, all bool) {
 // httpConn is one client connection.
 type httpConn struct {
 	s      *Service
-	ctx    context.Context
+	ctx    context.Context // of its requests: ends with abort, not with the service
+	cancel context.CancelFunc
 	tc     timedConn
 	br     *bufio.Reader
 	ip     string // client IP for X-Forwarded-For
@@ -299,10 +300,17 @@ type httpConn struct {
 	status int                   // the backend's final status for it; 0 while none
 }
 
+// stopIdleGrace is how long a stopping service leaves an idle keep-alive
+// connection open for a request already on its way.
+const stopIdleGrace = 500 * time.Millisecond
+
 // abort closes the client connection and the backend one in use.
 func (hc *httpConn) abort() {
 	if hc.closed.Swap(true) {
 		return
+	}
+	if hc.cancel != nil {
+		hc.cancel()
 	}
 	hc.tc.c.Close()
 	if bc := hc.cur.Load(); bc != nil {
@@ -332,7 +340,13 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 			c = &prefixConn{Conn: c, rest: rest}
 		}
 	}
-	hc := &httpConn{s: s, ctx: ctx, tc: timedConn{c: c, wd: s.cfg.Timeouts.Client.D()}}
+	// Requests outlive the service's context: a stopping service still
+	// answers the requests under way and the ones its keep-alive clients
+	// send before they read Connection: close. abort (at the end of the
+	// drain, or when the connection ends) cancels them.
+	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	hc := &httpConn{s: s, ctx: reqCtx, cancel: cancelReqs, tc: timedConn{c: c, wd: s.cfg.Timeouts.Client.D()}}
 	hc.ip = client.Addr().String()
 	hc.proto = "http"
 	if s.hs.tls != nil {
@@ -347,10 +361,17 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 	s.hs.conns[hc] = struct{}{}
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
+		// The next response says Connection: close and the connection
+		// ends after it, which a client never races. An idle connection
+		// is closed only after a grace: closing it at once would reset
+		// the request a busy keep-alive client is sending right now (a
+		// reload swapping the service would fail requests under load).
 		hc.stop.Store(true)
-		if hc.idle.Load() {
-			hc.abort()
-		}
+		time.AfterFunc(min(stopIdleGrace, s.Drain), func() {
+			if hc.idle.Load() {
+				hc.abort()
+			}
+		})
 	})
 	hc.br = s.hs.readers.Get().(*bufio.Reader)
 	hc.br.Reset(&hc.tc)
@@ -402,15 +423,18 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 		if !first {
 			wait = kaTimeout
 		}
+		if hc.stop.Load() && (wait <= 0 || wait > stopIdleGrace) {
+			// Stopping: a request the client sent after our last
+			// keep-alive response still gets its answer (with Connection:
+			// close), but an idle client is not waited for long.
+			wait = stopIdleGrace
+		}
 		if wait > 0 {
 			c.SetReadDeadline(time.Now().Add(wait))
 		} else {
 			c.SetReadDeadline(time.Time{})
 		}
 		hc.idle.Store(true)
-		if hc.stop.Load() {
-			return
-		}
 		if _, err := hc.br.Peek(1); err != nil {
 			return // closed, or idle too long: HAProxy closes silently too
 		}
@@ -433,7 +457,7 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 			return
 		}
 		hc.tc.readTimeout(s.cfg.Timeouts.Client.D())
-		if !hc.serve() || hc.stop.Load() {
+		if !hc.serve() {
 			return
 		}
 	}
@@ -506,14 +530,21 @@ func (hc *httpConn) serve() bool {
 	keep, release := hc.exchange(g, b, bc, idem)
 	hc.cur.Store(nil)
 	if release {
-		g.mu.Lock()
-		b.st.bytesIn += uint64(bc.tc.out)
-		b.st.bytesOut += uint64(bc.tc.in)
-		g.mu.Unlock()
-		bc.tc.in, bc.tc.out = 0, 0
+		// bc is not touched here: back in the idle pool, it may already
+		// serve another client (exchange counted its bytes before).
 		g.release(b)
 	}
 	return keep
+}
+
+// countBackendBytes adds what bc moved for this request to b's totals and
+// zeroes its counters; it runs before bc goes back to the idle pool.
+func (g *Service) countBackendBytes(b *backend, bc *bconn) {
+	g.mu.Lock()
+	b.st.bytesIn += uint64(bc.tc.out)
+	b.st.bytesOut += uint64(bc.tc.in)
+	g.mu.Unlock()
+	bc.tc.in, bc.tc.out = 0, 0
 }
 
 // connect takes a backend slot and a connection to it: an idle one when
@@ -593,9 +624,13 @@ func (s *Service) dialBackend(ctx context.Context, b *backend) (*bconn, error) {
 func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep, release bool) {
 	s, r := hc.s, &hc.req
 	w := s.hs.writers.Get().(*bufio.Writer)
+	pooled := false
 	defer func() {
 		w.Reset(nil)
 		s.hs.writers.Put(w)
+		if release && !pooled {
+			g.countBackendBytes(b, bc)
+		}
 	}()
 	bodySent, early := false, false
 	for {
@@ -714,6 +749,8 @@ func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep
 		return false, true
 	}
 	if keepBackend && bc.br.Buffered() == 0 && !hc.closed.Load() {
+		g.countBackendBytes(b, bc)
+		pooled = true
 		b.hc.put(bc, time.Now())
 	} else {
 		bc.tc.c.Close()
