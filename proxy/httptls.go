@@ -136,6 +136,10 @@ var h2Hop = map[string]bool{
 
 // proxyH2 forwards one HTTP/2 request as HTTP/1.1 to a backend.
 func (s *Service) proxyH2(w http.ResponseWriter, r *http.Request, hc *httpConn) {
+	// Counted like HTTP/1.1 requests: the backend's status class, or
+	// "error" when the proxy answered itself (status stays 0).
+	start, status := time.Now(), 0
+	defer func() { s.hs.metrics.observe(classOf(status), time.Since(start)) }()
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -268,6 +272,7 @@ func (s *Service) proxyH2(w http.ResponseWriter, r *http.Request, hc *httpConn) 
 		line := bytes.TrimSuffix(bytes.TrimPrefix(b.hc.setCookie, []byte("Set-Cookie: ")), []byte("\r\n"))
 		h.Add("Set-Cookie", string(line))
 	}
+	status = resp.status
 	w.WriteHeader(resp.status)
 	noBody := r.Method == "HEAD" || resp.status == 204 || resp.status == 304
 	var src io.Reader

@@ -150,6 +150,11 @@ func TestHTTPH2C(t *testing.T) {
 	if seen["a"] != 2 || seen["b"] != 2 {
 		t.Errorf("h2c round robin: %v", seen)
 	}
+	// h2 requests count in the HTTP metrics like HTTP/1.1 ones (the
+	// handler's deferred count may land just after the response).
+	r.waitStats(t, "4 h2 requests counted as 2xx", func(st ServiceStats) bool {
+		return st.HTTP != nil && st.HTTP.Requests[Code2xx] == 4 && st.HTTP.Duration.Count == 4
+	})
 	// HTTP/1.1 still works on the same port, short requests included
 	if got := rawRequest(t, r.addr, "PUT / HTTP/1.0\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200") {
 		t.Errorf("HTTP/1.0 PUT on an h2c port: %q", got)
