@@ -18,11 +18,13 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"vigil/config"
 	"vigil/daemon"
+	"vigil/demo"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -41,6 +43,7 @@ Usage:
   vigil reload  [-s SOCK]             reload the running daemon's config
   vigil backend drain|enable|maint SERVICE ADDRESS [-s SOCK]
                                       set a backend's admin state
+  vigil demo    [--watch DURATION]    watch a VIP fail over in a lab on this machine (root)
   vigil version                       print the version
 
 Run "vigil COMMAND --help" for a command's flags.
@@ -66,6 +69,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdReload(args[1:], stdout, stderr)
 	case "backend":
 		return cmdBackend(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "vigil %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
@@ -192,6 +197,30 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("vigil stopped")
 	return 0
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("demo", "demo [--watch DURATION]\n\nBuild a lab of network namespaces on this machine (a client, two vigil\nnodes sharing a VIP, two web backends), crash the master, restart it and\nstop it gracefully, printing who holds the VIP, which backend answers and\nthe outage a client sees. Needs root; takes about 15 seconds; removes\neverything it made on exit and on Ctrl-C.", stderr)
+	watch := fs.Duration("watch", 2*time.Second, "how long to watch the traffic after each step")
+	if code, stop := parseFlags(fs, args, stdout); stop {
+		return code
+	}
+	if *watch <= 0 || *watch > time.Minute {
+		fmt.Fprintf(stderr, "vigil demo: --watch %s: want more than 0 and at most 1m\n", *watch)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	err := demo.Run(ctx, demo.Options{Watch: *watch}, stdout)
+	switch {
+	case err == nil:
+		return 0
+	case ctx.Err() != nil:
+		fmt.Fprintf(stderr, "vigil demo: stopped early: %v\n", err)
+	default:
+		fmt.Fprintf(stderr, "vigil demo: %v\n", err)
+	}
+	return 1
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

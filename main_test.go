@@ -290,3 +290,14 @@ func TestControlCommandsWithoutDaemon(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoUsage(t *testing.T) {
+	if code, out, _ := runArgs("demo", "--help"); code != 0 || !strings.Contains(out, "Usage: vigil demo") || !strings.Contains(out, "-watch") {
+		t.Errorf("vigil demo --help: exit %d, output:\n%s", code, out)
+	}
+	for _, args := range [][]string{{"demo", "extra"}, {"demo", "--watch", "0s"}, {"demo", "--nope"}} {
+		if code, _, _ := runArgs(args...); code != 2 {
+			t.Errorf("vigil %v: exit %d, want 2 (bad usage)", args, code)
+		}
+	}
+}
