@@ -217,7 +217,7 @@ func (d *demo) run(ctx context.Context) error {
 	// 3. Graceful stop.
 	d.p.event("GRACEFUL STOP of lb1 (SIGTERM, as systemctl stop does)")
 	p.say("          lb1 advertises priority 0 so lb2 takes over at once, and keeps the VIP")
-	p.say("          until it hears lb2 as master: no request should be lost.")
+	p.say("          until it hears lb2 as master: the client should barely notice.")
 	from = d.owner()
 	t0 = time.Now()
 	lb1 := d.nodes["lb1"]
@@ -256,7 +256,8 @@ func (d *demo) summary() {
 	p := d.p
 	p.say("")
 	p.say("Summary. The client sent a request every 10ms; an outage is its longest wait")
-	p.say("between two answers, so about 10ms means no request was lost.")
+	p.say("between two answers (a request unanswered after 200ms counts as failed), so")
+	p.say("about 10ms means no request was lost.")
 	for _, s := range d.steps {
 		p.say("  %-31s VIP %s -> %s   outage %s", s.what, s.from, s.to, ms(s.outage))
 	}
