@@ -390,8 +390,7 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 					in.SetTrack(name, weight, !ev.Up, ev.Reason)
 				})
 			case t.Service != "":
-				w.tracks[in] = append(w.tracks[in], "service "+t.Service)
-				trackService(w.health[t.Service], in, t.Service, t.Weight)
+				w.tracks[in] = append(w.tracks[in], trackService(w.health[t.Service], in, t.Service, t.Weight))
 			case t.Interface != "":
 				name, weight := "interface "+t.Interface, t.Weight
 				w.tracks[in] = append(w.tracks[in], name)
@@ -405,8 +404,7 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 			}
 		}
 		for _, sc := range autoTracked(ic, cfg.Services) {
-			w.tracks[in] = append(w.tracks[in], "service "+sc.Name)
-			trackService(w.health[sc.Name], in, sc.Name, ic.AutoTrack.Weight)
+			w.tracks[in] = append(w.tracks[in], trackService(w.health[sc.Name], in, sc.Name, ic.AutoTrack.Weight))
 		}
 	}
 	for _, sc := range cfg.Services {

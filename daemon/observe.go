@@ -71,6 +71,14 @@ func (c *checkStates) set(check, target, consumer string, up bool) {
 	c.by[metrics.CheckState{Check: check, Target: target, Consumer: consumer}] = up
 }
 
+// get is the latest verdict a consumer got, and whether it got one.
+func (c *checkStates) get(check, target, consumer string) (up, known bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	up, known = c.by[metrics.CheckState{Check: check, Target: target, Consumer: consumer}]
+	return up, known
+}
+
 // retain drops the entries of consumers a reload removed.
 func (c *checkStates) retain(keep func(metrics.CheckState) bool) {
 	c.mu.Lock()

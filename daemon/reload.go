@@ -315,19 +315,8 @@ func (d *Daemon) awaitBackends(p *reloadPlan) {
 		if sc.Check == nil || len(sc.Backends) == 0 {
 			continue
 		}
-		limit := min(sc.Check.Interval.D()*time.Duration(max(sc.Check.Rise, 1))+sc.Check.Timeout.D()+time.Second, 10*time.Second)
-		// Its health channel has no other reader before startHealth, which
-		// begins with the current state, so taking signals here loses none.
-		timeout := time.NewTimer(limit)
-		for waiting := true; waiting && st.s.BackendsUp() == 0; {
-			select {
-			case <-st.s.HealthChanges():
-			case <-timeout.C:
-				waiting = false
-			}
-		}
-		timeout.Stop()
-		if st.s.BackendsUp() == 0 {
+		limit := firstVerdictTime(sc.Check)
+		if !awaitHealth(st.s.HealthChanges(), func() bool { return st.s.BackendsUp() > 0 }, limit) {
 			d.log.Warn("service swapped in with no backend up yet", "service", st.name, "waited", limit)
 		}
 	}
@@ -349,21 +338,8 @@ func (d *Daemon) awaitLVS(p *reloadPlan) {
 		if sc.Mode != "lvs" || sc.Check == nil || reflect.DeepEqual(old[sc.Name], sc) {
 			continue
 		}
-		limit := min(sc.Check.Interval.D()*time.Duration(max(sc.Check.Rise, 1))+sc.Check.Timeout.D()+time.Second, 10*time.Second)
-		timeout := time.NewTimer(limit)
-		// No other reader of this channel before the new wiring's health
-		// starts, which begins with the current state.
-		for waiting := true; waiting; {
-			if up, _ := d.lvs.Health(sc.Name); up {
-				break
-			}
-			select {
-			case <-d.lvs.HealthChanges(sc.Name):
-			case <-timeout.C:
-				waiting = false
-			}
-		}
-		timeout.Stop()
+		ready := func() bool { up, _ := d.lvs.Health(sc.Name); return up }
+		awaitHealth(d.lvs.HealthChanges(sc.Name), ready, firstVerdictTime(sc.Check))
 	}
 }
 
@@ -371,18 +347,37 @@ func (d *Daemon) awaitLVS(p *reloadPlan) {
 // new services serve, so the new wiring's first health report does not
 // show a service that is merely starting as down.
 func (d *Daemon) awaitListening(p *reloadPlan) {
-	timeout := time.NewTimer(2 * time.Second)
-	defer timeout.Stop()
+	deadline := time.Now().Add(2 * time.Second)
 	for _, st := range p.startServices {
-		for !st.s.Stats().Listening {
-			select {
-			case <-st.s.HealthChanges():
-			case <-timeout.C:
-				d.log.Warn("service not listening yet after the reload", "service", st.name)
-				return
-			}
+		if !awaitHealth(st.s.HealthChanges(), func() bool { return st.s.Stats().Listening }, time.Until(deadline)) {
+			d.log.Warn("service not listening yet after the reload", "service", st.name)
+			return
 		}
 	}
+}
+
+// firstVerdictTime bounds how long a new backend's first check verdicts
+// take: rise probes, a timeout, a second of slack; at most 10 s.
+func firstVerdictTime(c *config.Check) time.Duration {
+	return min(c.Interval.D()*time.Duration(max(c.Rise, 1))+c.Timeout.D()+time.Second, 10*time.Second)
+}
+
+// awaitHealth waits until ready holds, looking again on every signal of a
+// service's health channel, for at most limit; it reports whether ready
+// held. The reload calls it before the new wiring's health fan-out starts,
+// so the channel has no other reader, and the fan-out begins with the
+// current state: taking signals here loses none.
+func awaitHealth(changes <-chan struct{}, ready func() bool, limit time.Duration) bool {
+	timeout := time.NewTimer(max(limit, 0))
+	defer timeout.Stop()
+	for !ready() {
+		select {
+		case <-changes:
+		case <-timeout.C:
+			return ready()
+		}
+	}
+	return true
 }
 
 func hasBackend(cfg *config.Config, service, address string) bool {

@@ -128,9 +128,11 @@ func (h *serviceHealth) run(ctx context.Context, wg *sync.WaitGroup) {
 // trackService makes an instance follow a service's own health on this
 // node: while the node cannot serve it, the instance's priority drops (or it
 // faults, weight 0) so a healthy peer takes the VIP.
-func trackService(h *serviceHealth, in *vrrp.Instance, name string, weight int) {
+// It returns the track's name.
+func trackService(h *serviceHealth, in *vrrp.Instance, name string, weight int) string {
 	track := "service " + name
 	h.subscribe(func(up bool, why string) { in.SetTrack(track, weight, !up, why) })
+	return track
 }
 
 // autoTracked lists the services an instance tracks without being told: the

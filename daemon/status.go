@@ -102,12 +102,6 @@ func (d *Daemon) Status() api.Status {
 		}
 		st.Instances = append(st.Instances, in)
 	}
-	checks := map[string]bool{} // "service/address" -> up, for lvs backends
-	for _, c := range d.checkStates.snapshot() {
-		if c.Consumer == "service "+c.Check {
-			checks[c.Check+"/"+c.Target] = c.Up
-		}
-	}
 	lvsStats := map[string]lvs.Stats{}
 	if d.lvs != nil {
 		// The kernel's counters; a failed read leaves them out (logged by
@@ -139,7 +133,7 @@ func (d *Daemon) Status() api.Status {
 				svc.Active += dst.ActiveConns
 			}
 			for _, b := range sc.Backends {
-				up, known := checks[sc.Name+"/"+b.Address]
+				up, known := d.checkStates.get(sc.Name, b.Address, "service "+sc.Name)
 				if sc.Check == nil {
 					up, known = true, true
 				}
@@ -285,12 +279,8 @@ func (d *Daemon) lvsBackendUp(sc config.Service, address string) bool {
 	if sc.Check == nil {
 		return true
 	}
-	for _, c := range d.checkStates.snapshot() {
-		if c.Check == sc.Name && c.Target == address && c.Consumer == "service "+sc.Name {
-			return c.Up
-		}
-	}
-	return false
+	up, _ := d.checkStates.get(sc.Name, address, "service "+sc.Name)
+	return up
 }
 
 // adminState is an operator's admin state of "service/address".

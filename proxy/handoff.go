@@ -36,6 +36,18 @@ func (s Socket) Close() error {
 	return nil
 }
 
+// setDeadline sets the accept (or read) deadline of the socket.
+func (s Socket) setDeadline(t time.Time) {
+	switch {
+	case s.stream != nil:
+		if d, ok := s.stream.(interface{ SetDeadline(time.Time) error }); ok {
+			d.SetDeadline(t)
+		}
+	case s.packet != nil:
+		s.packet.SetReadDeadline(t)
+	}
+}
+
 // CanHandoff reports whether a service configured as from can pass its
 // socket to one configured as to: both proxy services on the same address,
 // and both stream (tcp, http) or both datagram (udp).
@@ -65,15 +77,7 @@ func (s *Service) Handoff() (Socket, error) {
 	s.mu.Unlock()
 	// A deadline in the past wakes the accept (or read) loop without
 	// closing the socket; the loop sees the handoff and passes it on.
-	past := time.Unix(1, 0)
-	switch {
-	case sock.stream != nil:
-		if d, ok := sock.stream.(interface{ SetDeadline(time.Time) error }); ok {
-			d.SetDeadline(past)
-		}
-	case sock.packet != nil:
-		sock.packet.SetReadDeadline(past)
-	}
+	sock.setDeadline(time.Unix(1, 0))
 	got := <-reply
 	if !got.Valid() {
 		return Socket{}, fmt.Errorf("service %s: handoff: %w", s.cfg.Name, errNotListening)
@@ -121,14 +125,7 @@ func (s *Service) releaseSocket(stopClose func() bool) bool {
 	s.sock = Socket{}
 	s.mu.Unlock()
 	if reply != nil && stopClose() {
-		switch {
-		case sock.stream != nil:
-			if d, ok := sock.stream.(interface{ SetDeadline(time.Time) error }); ok {
-				d.SetDeadline(time.Time{})
-			}
-		case sock.packet != nil:
-			sock.packet.SetReadDeadline(time.Time{})
-		}
+		sock.setDeadline(time.Time{})
 		reply <- sock
 		return true
 	}
@@ -151,17 +148,16 @@ func (s *Service) handedOff() bool {
 // sockets of new services first, so an address that cannot be bound
 // rejects the reload before anything running has changed.
 func Bind(ctx context.Context, cfg config.Service) (Socket, error) {
-	lc := net.ListenConfig{Control: freebindControl}
+	network := "tcp"
 	if cfg.Protocol == "udp" {
-		pc, err := lc.ListenPacket(ctx, "udp", cfg.Listen.String())
-		if err != nil {
-			return Socket{}, fmt.Errorf("service %s: listen on %s: %w", cfg.Name, cfg.Listen, err)
-		}
-		return Socket{packet: pc.(*net.UDPConn)}, nil
+		network = "udp"
 	}
-	ln, err := lc.Listen(ctx, "tcp", cfg.Listen.String())
+	ln, pc, err := listenFreebind(ctx, network, cfg.Listen.String())
 	if err != nil {
 		return Socket{}, fmt.Errorf("service %s: listen on %s: %w", cfg.Name, cfg.Listen, err)
+	}
+	if pc != nil {
+		return Socket{packet: pc.(*net.UDPConn)}, nil
 	}
 	return Socket{stream: ln}, nil
 }

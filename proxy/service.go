@@ -207,7 +207,7 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 	}
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	s.dgrams.New = func() any { b := make([]byte, maxDatagram); return &b }
-	s.listen = s.listenFreebind
+	s.listen = listenFreebind
 	s.dial = (&net.Dialer{}).DialContext
 	for _, bc := range cfg.Backends {
 		if _, dup := s.byAddr[bc.Address]; dup {
@@ -262,7 +262,7 @@ func (s *Service) Run(ctx context.Context) error {
 // listenFreebind opens the service socket with IP_FREEBIND, so that a backup
 // node listens on the VIP before VRRP adds the VIP to its interface: on
 // failover the proxy is already serving when the first packet arrives.
-func (s *Service) listenFreebind(ctx context.Context, network, address string) (net.Listener, net.PacketConn, error) {
+func listenFreebind(ctx context.Context, network, address string) (net.Listener, net.PacketConn, error) {
 	lc := net.ListenConfig{Control: freebindControl}
 	if network == "udp" {
 		pc, err := lc.ListenPacket(ctx, network, address)
