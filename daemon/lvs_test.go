@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/ipvs"
+
 	"vigil/config"
 	"vigil/lvs"
 )
@@ -18,15 +20,7 @@ import (
 // with IPVS (the test VM; elsewhere it skips): the check of its backend
 // gates the real server in the kernel table, and the rules stay after stop.
 func TestKernelDaemonLVS(t *testing.T) {
-	inVM := os.Getenv("VIGIL_IN_VM") == "1"
-	h, err := lvs.Open("")
-	if err != nil {
-		if inVM {
-			t.Fatal(err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
-	defer h.Close()
+	h := kernelIPVS(t)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -94,4 +88,25 @@ func TestKernelDaemonLVS(t *testing.T) {
 	if n := destinations(); n != 0 {
 		t.Errorf("after stop: %d destinations, want the service kept as it was (0)", n)
 	}
+}
+
+// kernelIPVS opens IPVS for a TestKernel test, closed when the test ends.
+// It skips where there is none (this machine's kernel, or no root) and
+// fails inside the test VM (VIGIL_IN_VM=1), where IPVS must be there:
+// tests/lvs_vm_test.go runs these tests in that VM.
+func kernelIPVS(t *testing.T) *ipvs.Handle {
+	t.Helper()
+	inVM := os.Getenv("VIGIL_IN_VM") == "1"
+	if os.Geteuid() != 0 && !inVM {
+		t.Skip("needs root (network namespaces, VRRP and IPVS)")
+	}
+	h, err := lvs.Open("")
+	if err != nil {
+		if inVM {
+			t.Fatalf("in the test VM IPVS must be available: %v", err)
+		}
+		t.Skipf("skipping: %v; tests/lvs_vm_test.go runs this in a VM", err)
+	}
+	t.Cleanup(h.Close)
+	return h
 }

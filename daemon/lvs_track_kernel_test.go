@@ -50,18 +50,7 @@ import (
 // the only destination in the kernel table and answers a client's TCP
 // connection to VIP:80 (IPVS NAT), as the real servers do while up.
 func TestKernelLVSQuorumTracking(t *testing.T) {
-	inVM := os.Getenv("VIGIL_IN_VM") == "1"
-	if os.Geteuid() != 0 && !inVM {
-		t.Skip("needs root (network namespaces, VRRP and IPVS)")
-	}
-	h, err := lvs.Open("")
-	if err != nil {
-		if inVM {
-			t.Fatalf("in the test VM IPVS must be available: %v", err)
-		}
-		t.Skipf("skipping: %v; tests/lvs_vm_test.go runs this in a VM", err)
-	}
-	t.Cleanup(h.Close)
+	h := kernelIPVS(t)
 
 	const (
 		vip      = "10.78.100.1"

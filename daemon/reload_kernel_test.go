@@ -15,7 +15,6 @@ import (
 	"math"
 	"net"
 	"net/netip"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -54,18 +53,7 @@ import (
 // the instance tracking it (which would drop its priority and, with a
 // peer, move the VIP).
 func TestKernelReloadModeSwitch(t *testing.T) {
-	inVM := os.Getenv("VIGIL_IN_VM") == "1"
-	if os.Geteuid() != 0 && !inVM {
-		t.Skip("needs root (network namespaces, VRRP and IPVS)")
-	}
-	h, err := lvs.Open("")
-	if err != nil {
-		if inVM {
-			t.Fatalf("in the test VM IPVS must be available: %v", err)
-		}
-		t.Skipf("skipping: %v; tests/lvs_vm_test.go runs this in a VM", err)
-	}
-	t.Cleanup(h.Close)
+	h := kernelIPVS(t)
 
 	const (
 		vip     = "10.79.100.1"
