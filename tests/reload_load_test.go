@@ -3,12 +3,10 @@ package tests
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -84,16 +82,7 @@ func TestReloadUnderLoadAndMetrics(t *testing.T) {
 	before1, before2 := lb1.transitions(), lb2.transitions()
 	for i := range 10 {
 		timeout := fmt.Sprintf("%ds", 31+i) // a changed service: swapped on every reload
-		if err := os.WriteFile(lb1.conf, []byte(lb1cfg(timeout)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		seen := strings.Count(lb1.proc.Output(), "config reloaded")
-		if err := lb1.proc.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		lab.WaitFor(t, 10*time.Second, fmt.Sprintf("reload %d", i+1), func() (bool, string) {
-			return strings.Count(lb1.proc.Output(), "config reloaded") > seen, lb1.proc.State()
-		})
+		lb1.reload(lb1cfg(timeout), "config reloaded")
 		n := requests.Load()
 		lab.WaitFor(t, 5*time.Second, "requests after the reload", func() (bool, string) { return requests.Load() > n+50, "" })
 	}

@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,22 +54,6 @@ func TestReload(t *testing.T) {
 		return err == nil && got == "be1", fmt.Sprintf("%q %v", got, err)
 	})
 
-	reloads := 0
-	reload := func(cfg, expect string) {
-		t.Helper()
-		if err := os.WriteFile(lb1.conf, []byte(cfg), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		reloads++
-		seen := strings.Count(lb1.proc.Output(), expect)
-		if err := lb1.proc.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-		lab.WaitFor(t, 10*time.Second, fmt.Sprintf("reload %d: %q", reloads, expect), func() (bool, string) {
-			return strings.Count(lb1.proc.Output(), expect) > seen, lb1.proc.State()
-		})
-	}
-
 	// A client connects every 10 ms throughout the first reloads.
 	var probes, failures atomic.Int64
 	var lastErr atomic.Value
@@ -109,7 +91,7 @@ func TestReload(t *testing.T) {
 
 	// 1: priority, a second VIP and the service's backend change.
 	before, before2 := lb1.transitions(), lb2.transitions()
-	reload(lb1cfg(140, "10.0.0.100/24, 10.0.0.101/24", "", service(be2)), "config reloaded")
+	lb1.reload(lb1cfg(140, "10.0.0.100/24, 10.0.0.101/24", "", service(be2)), "config reloaded")
 	lab.WaitFor(t, 5*time.Second, "the new VIP on lb1", func() (bool, string) { return hasAddr(lb1h, vip2), "" })
 	lab.WaitFor(t, 5*time.Second, "be2 through lb1", func() (bool, string) {
 		got, err := ask(cli, addr)
@@ -120,7 +102,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// 2: a broken file is refused and changes nothing.
-	reload("vrrp: [ this is not yaml", "reload refused, keeping the running config")
+	lb1.reload("vrrp: [ this is not yaml", "reload refused, keeping the running config")
 	if got, err := ask(cli, addr); err != nil || got != "be2" {
 		t.Errorf("after a refused reload: %q, %v", got, err)
 	}
@@ -145,9 +127,9 @@ func TestReload(t *testing.T) {
 	// 3: a track added by reload takes effect (the flag file is missing:
 	// 140-60 = 80 < 100, lb2 takes over) and 4: removing it restores the
 	// priority and lb1 preempts back.
-	reload(lb1cfg(140, "10.0.0.100/24, 10.0.0.101/24", "    track: [{ check: flag, weight: -60 }]\n", service(be2)), "config reloaded")
+	lb1.reload(lb1cfg(140, "10.0.0.100/24, 10.0.0.101/24", "    track: [{ check: flag, weight: -60 }]\n", service(be2)), "config reloaded")
 	waitOwner(t, vip4, lb2h, nodes, 5*time.Second)
-	reload(lb1cfg(140, "10.0.0.100/24, 10.0.0.101/24", "", service(be2)), "config reloaded")
+	lb1.reload(lb1cfg(140, "10.0.0.100/24, 10.0.0.101/24", "", service(be2)), "config reloaded")
 	waitOwner(t, vip4, lb1h, nodes, 5*time.Second)
 	if !strings.Contains(lb1.proc.Output(), "track removed") {
 		t.Error("lb1 did not log the removed track")

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +80,22 @@ func (n *node) restart() {
 		n.t.Fatalf("%s: restart while still running", n.host.Name)
 	}
 	n.start()
+}
+
+// reload writes cfg as the node's config, sends SIGHUP and waits for the
+// node to log expect once more ("config reloaded", or the refusal).
+func (n *node) reload(cfg, expect string) {
+	n.t.Helper()
+	if err := os.WriteFile(n.conf, []byte(cfg), 0o644); err != nil {
+		n.t.Fatal(err)
+	}
+	seen := strings.Count(n.proc.Output(), expect)
+	if err := n.proc.Signal(syscall.SIGHUP); err != nil {
+		n.t.Fatal(err)
+	}
+	lab.WaitFor(n.t, 10*time.Second, fmt.Sprintf("%s: reload, then %q", n.host.Name, expect), func() (bool, string) {
+		return strings.Count(n.proc.Output(), expect) > seen, n.proc.State()
+	})
 }
 
 // transitions lists the "transition" log lines so far, as "FROM>TO".
