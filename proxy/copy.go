@@ -11,14 +11,13 @@ import (
 // (REFERENCE.md, and BenchmarkTCPProxyEcho / BenchmarkTCPProxyBulk here):
 // for small request/response messages splice(2) costs more than it saves,
 // because every message pays two splice calls through a pipe; plain
-// read/write with a 16 KiB buffer wins there. For bulk transfers splice
+// read/write wins there. For bulk transfers splice
 // wins, since the bytes never enter user space.
 //
 // So each direction starts with read/write and switches to splice during
 // bursts: after spliceAfter bytes of consecutive reads that filled the
 // whole buffer (data arriving faster than it is forwarded). It switches
-// back when a splice call sees a quiet spell (spliceQuiet without
-// filling its chunk). Counting bursts rather than total bytes matters: a
+// back when the direction has been quiet for spliceQuiet. Counting bursts rather than total bytes matters: a
 // keep-alive connection that has moved megabytes in small messages over
 // an hour is still small-message traffic and keeps the faster path.
 //
@@ -27,9 +26,9 @@ import (
 // not take yet, so an idle connection holds no buffer at all: ten thousand
 // idle keep-alive connections cost their sockets, not 320 MB of buffers.
 const (
-	// copyBufSize is the buffer of plain copies outside the relay (UDP,
-	// TLS tunnels): big enough that one read takes what a typical request
-	// or response brings, small enough to pool.
+	// copyBufSize is the buffer of the HTTP/2 response body copies, which
+	// run outside the relay: big enough that one read takes what a typical
+	// response brings, small enough to pool.
 	copyBufSize = 16 << 10
 	// defaultSpliceChunk bounds one splice call, so byte counters see
 	// progress at least every chunk (see BenchmarkTCPProxyBulk for the

@@ -75,7 +75,7 @@ type Service struct {
 	// spliceChunk bounds one splice call, so progress (byte counters and
 	// the idle watchdog) is seen at least every chunk even with a slow reader.
 	spliceChunk int64
-	bufs        sync.Pool // *[]byte of copyBufSize, for the TCP read/write path
+	bufs        sync.Pool // *[]byte of copyBufSize, for HTTP/2 response bodies
 	dgrams      sync.Pool // *[]byte of maxDatagram, for UDP replies
 
 	// listen and dial open the sockets; tests replace them to work inside a
