@@ -196,16 +196,21 @@ func (rt *runState) start(name string, fatal bool, fn func(context.Context) erro
 		defer close(done)
 		if err := fn(ctx); err != nil {
 			if fatal {
-				rt.errMu.Lock()
-				rt.errs = append(rt.errs, fmt.Errorf("%s: %w", name, err))
-				rt.errMu.Unlock()
-				rt.cancel()
+				rt.fail(fmt.Errorf("%s: %w", name, err))
 				return
 			}
 			rt.log.Error("part stopped on error", "part", name, "err", err)
 		}
 	})
 	return func() { cancel(); <-done }
+}
+
+// fail records an error that stops the daemon, and stops it.
+func (rt *runState) fail(err error) {
+	rt.errMu.Lock()
+	rt.errs = append(rt.errs, err)
+	rt.errMu.Unlock()
+	rt.cancel()
 }
 
 // Run runs every part until ctx ends, then shuts down gracefully: masters
@@ -255,10 +260,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		rt.lvsStops = rt.start("lvs", true, d.lvs.Run)
 	}
 	if err := d.startAPI(rt, d.cfg.API); err != nil {
-		rt.errMu.Lock()
-		rt.errs = append(rt.errs, err)
-		rt.errMu.Unlock()
-		cancel()
+		rt.fail(err)
 	}
 	d.rt = rt
 	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "services", len(d.services), "config", d.cfg.File)
