@@ -22,6 +22,10 @@ type Status struct {
 	Config string `json:"config"`
 	// Started is when the daemon started.
 	Started time.Time `json:"started"`
+	// MaxOpenFiles is the open-files limit (soft RLIMIT_NOFILE) the daemon
+	// runs with, after raising it to the hard limit at start; each proxied
+	// connection holds two. 0 when unknown.
+	MaxOpenFiles uint64 `json:"max_open_files,omitempty"`
 	// LastReload is the outcome of the last reload; nil if none was tried.
 	LastReload *Reload `json:"last_reload,omitempty"`
 	// Instances are the VRRP instances, in config order.

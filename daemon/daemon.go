@@ -53,6 +53,7 @@ type Daemon struct {
 	adminMu     sync.Mutex
 	admin       map[string]string // "service/address" -> drain or maint, set by operators
 	started     time.Time
+	openFiles   openFiles // RLIMIT_NOFILE as Run found and raised it
 	lastReload  *api.Reload
 
 	// Version is reported by the status API; set it before Run.
@@ -228,6 +229,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer func() { d.mu.Lock(); d.ipvs.Close(); d.mu.Unlock() }()
 	}
 	d.started = time.Now()
+	d.openFiles = d.raiseOpenFilesLogged()
 	// The parts run under a context of their own, not the caller's: on
 	// stop the instances go first and the services after them (below).
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -81,7 +81,7 @@ func (d *Daemon) Status() api.Status {
 	defer d.mu.Unlock()
 	st := api.Status{
 		Node: d.cfg.Node, Version: d.Version, Config: d.cfg.File, Started: d.started,
-		Recent: d.events.snapshot(),
+		MaxOpenFiles: d.openFiles.Soft, Recent: d.events.snapshot(),
 	}
 	if d.lastReload != nil {
 		r := *d.lastReload
