@@ -67,6 +67,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := refuseUnbuilt(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkCapabilities(cfg); err != nil {
+		return nil, err
+	}
 	services, err := buildServices(cfg, log)
 	if err != nil {
 		return nil, err

@@ -46,23 +46,31 @@ type node struct {
 	host *lab.Host
 	conf string
 	proc *lab.Proc
+	// argv runs vigil; empty means vigilBin itself. A test that runs vigil
+	// under another user or capability set puts the wrapper here.
+	argv []string
 }
 
-// startVigil writes cfg to a file and runs `vigil run` with it in host.
-func startVigil(t *testing.T, h *lab.Host, cfg string) *node {
+// startVigil writes cfg to a file and runs `vigil run` with it in host;
+// argv, when given, is the command that runs vigil (a wrapper and a binary).
+func startVigil(t *testing.T, h *lab.Host, cfg string, argv ...string) *node {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), h.Name+".yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	n := &node{t: t, host: h, conf: file}
+	n := &node{t: t, host: h, conf: file, argv: argv}
 	n.start()
 	return n
 }
 
 func (n *node) start() {
 	n.t.Helper()
-	p := n.host.Start(vigilBin, "run", "-c", n.conf)
+	argv := n.argv
+	if len(argv) == 0 {
+		argv = []string{vigilBin}
+	}
+	p := n.host.Start(append(argv, "run", "-c", n.conf)...)
 	n.proc = p
 	n.t.Cleanup(func() {
 		p.Kill() // runs before the lab's teardown (cleanups are LIFO)

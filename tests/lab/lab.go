@@ -343,6 +343,10 @@ func (h *Host) Start(args ...string) *Proc {
 	return p
 }
 
+// Pid is the process id of the command (ip netns exec execs into it, so it
+// is the command's own, not a wrapper's).
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // Output is everything the process printed so far.
 func (p *Proc) Output() string { return p.out.String() }
 
