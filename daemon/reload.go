@@ -48,6 +48,9 @@ func (d *Daemon) Apply(ctx context.Context, cfg *config.Config) error {
 	defer d.notifySystemd("READY=1\nSTATUS=running")
 	p, err := d.plan(ctx, cfg)
 	if err != nil {
+		// Logged here, not by the caller: only here is it known that
+		// nothing changed (a commit error below means the opposite).
+		d.log.Error("reload refused, keeping the running config", "config", cfg.File, "err", err)
 		return fmt.Errorf("reload %s: %w (the running config is unchanged)", cfg.File, err)
 	}
 	err = d.commit(rt, p)
@@ -56,6 +59,7 @@ func (d *Daemon) Apply(ctx context.Context, cfg *config.Config) error {
 		"instances_new", len(p.newInstances), "instances_stopped", len(p.stopInstances),
 		"services_kept", p.servicesKept, "services_new", len(p.startServices), "services_stopped", len(p.stopServices))
 	if err != nil {
+		d.log.Error("reload applied with errors", "config", cfg.File, "err", err)
 		return fmt.Errorf("reload %s: applied, except: %w", cfg.File, err)
 	}
 	return nil
@@ -81,6 +85,10 @@ type reloadPlan struct {
 	lvs       *lvs.Manager // new when the old config had none
 	ipvs      *ipvs.Handle
 	updateLVS bool
+
+	// api is the api: section made ready: the token (re)read, so a
+	// rotated token_file takes effect, and moved listeners bound.
+	api *apiChange
 }
 
 // serviceStart is a new proxy service and where its socket comes from.
@@ -99,6 +107,7 @@ func (p *reloadPlan) discard() {
 	if p.ipvs != nil {
 		p.ipvs.Close()
 	}
+	p.api.discard()
 }
 
 // plan builds and checks everything the new config needs. d.mu is held.
