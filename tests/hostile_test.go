@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/net/ipv4"
 
 	"vigil/tests/lab"
@@ -53,6 +55,8 @@ func TestHostileAdvertsIgnored(t *testing.T) {
 	cfg := nodeConfig("lb1", instanceYAML("VI_2", 52, 100, "1s", "10.0.0.102/24", "    version: 2\n    auth_pass: secret\n")+
 		instanceYAML("VI_3", 53, 100, "100ms", "10.0.0.103/24", "")+
 		instanceYAML("VI_U", 54, 100, "100ms", "10.0.0.104/24", fmt.Sprintf("    unicast_peers: [%s]\n", peer)))
+	apiAddr := p.lb1.Addr(p.lan).String() + ":9090"
+	cfg = strings.Replace(cfg, `api: { listen: "", socket: "" }`, `api: { listen: "`+apiAddr+`", socket: "" }`, 1)
 	lb1 := startVigil(t, p.lb1, "log: { level: debug }\n"+cfg)
 	for _, v := range []string{"10.0.0.102", "10.0.0.103", "10.0.0.104"} {
 		waitOwner(t, netip.MustParseAddr(v), p.lb1, p.nodes, 10*time.Second)
@@ -86,20 +90,24 @@ func TestHostileAdvertsIgnored(t *testing.T) {
 	unicast.VRID = 54
 	unicast.Addresses = addrs("10.0.0.104")
 
+	// instance is the one whose counter must show the drop: the one the
+	// advert's VRID names (TTL and parse drops come before the VRID is
+	// known, so every instance counts those; VI_3 is checked).
 	cases := []struct {
-		reason  string
-		ttl     int
-		dst     netip.Addr
-		payload []byte
+		reason   string
+		instance string
+		ttl      int
+		dst      netip.Addr
+		payload  []byte
 	}{
-		{"ttl", 254, group, marshal(v3, group)},
-		{"checksum", 255, group, badSum},
-		{"auth", 255, group, marshal(wrongAuth, group)},
-		{"interval", 255, group, marshal(wrongInterval, group)},
-		{"version", 255, group, marshal(wrongVersion, group)},
-		{"short", 255, group, marshal(v3, group)[:6]},
-		{"addr_count", 255, group, countMismatch},
-		{"not_peer", 255, lb1Addr, marshal(unicast, lb1Addr)},
+		{"ttl", "VI_3", 254, group, marshal(v3, group)},
+		{"checksum", "VI_3", 255, group, badSum},
+		{"auth", "VI_2", 255, group, marshal(wrongAuth, group)},
+		{"interval", "VI_2", 255, group, marshal(wrongInterval, group)},
+		{"version", "VI_3", 255, group, marshal(wrongVersion, group)},
+		{"short", "VI_3", 255, group, marshal(v3, group)[:6]},
+		{"addr_count", "VI_3", 255, group, countMismatch},
+		{"not_peer", "VI_U", 255, lb1Addr, marshal(unicast, lb1Addr)},
 	}
 	for _, c := range cases {
 		// Keep sending until the drop is logged: one lost frame must not fail the test.
@@ -107,6 +115,39 @@ func TestHostileAdvertsIgnored(t *testing.T) {
 			sendRaw(t, rogue, src, c.dst, c.ttl, c.payload)
 			return containsLine(lb1.proc.Output(), "dropped packet", "reason="+c.reason), ""
 		})
+	}
+	// Each drop is counted under its reason in the metrics; the reasons
+	// never sent stay at zero (the counters are per reason, not a total).
+	dropped := func(families map[string]*dto.MetricFamily, instance, reason string) float64 {
+		for _, m := range families["vigil_vrrp_dropped_packets_total"].GetMetric() {
+			var in, re string
+			for _, lp := range m.GetLabel() {
+				switch lp.GetName() {
+				case "instance":
+					in = lp.GetValue()
+				case "reason":
+					re = lp.GetValue()
+				}
+			}
+			if in == instance && re == reason {
+				return m.GetCounter().GetValue()
+			}
+		}
+		t.Errorf("no vigil_vrrp_dropped_packets_total{instance=%q,reason=%q}", instance, reason)
+		return -1
+	}
+	families := scrape(t, rogue, apiAddr)
+	for _, c := range cases {
+		if v := dropped(families, c.instance, c.reason); v < 1 {
+			t.Errorf("vigil_vrrp_dropped_packets_total{instance=%q,reason=%q} = %v, want >= 1", c.instance, c.reason, v)
+		}
+	}
+	for _, in := range []string{"VI_2", "VI_3", "VI_U"} {
+		for _, reason := range []string{"type", "family"} {
+			if v := dropped(families, in, reason); v != 0 {
+				t.Errorf("vigil_vrrp_dropped_packets_total{instance=%q,reason=%q} = %v, none was sent", in, reason, v)
+			}
+		}
 	}
 	for _, v := range []string{"10.0.0.102", "10.0.0.103", "10.0.0.104"} {
 		waitOwner(t, netip.MustParseAddr(v), p.lb1, p.nodes, time.Second)
