@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,13 +36,21 @@ type Options struct {
 // Server serves the API for one Source. One Server may serve any number of
 // listeners; see Handler, SocketHandler and Serve.
 type Server struct {
-	src     Source
-	opts    Options
-	log     *slog.Logger
-	tcp     http.Handler
-	socket  http.Handler
-	timing  timing
-	tokenOK [sha256.Size]byte
+	src    Source
+	opts   Options
+	log    *slog.Logger
+	tcp    http.Handler
+	socket http.Handler
+	timing timing
+	// token is swapped whole by SetToken while requests check it.
+	token atomic.Pointer[adminToken]
+}
+
+// adminToken is the configured token's digest; set is false when there is
+// none, and admin routes over TCP are refused.
+type adminToken struct {
+	set    bool
+	digest [sha256.Size]byte
 }
 
 // timing holds the durations the server uses, set in New and shortened by
@@ -71,9 +80,7 @@ func New(src Source, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	// Comparing digests keeps the comparison constant-time whatever the
-	// length of what the client sent.
-	s.tokenOK = sha256.Sum256([]byte(opts.Token))
+	s.SetToken(opts.Token)
 	s.tcp = s.routes(s.tokenAllows)
 	s.socket = s.routes(func(*http.Request) (bool, string) { return true, "" })
 	return s
@@ -91,8 +98,17 @@ func (s *Server) SocketHandler() http.Handler { return s.socket }
 // the string says why.
 type allowFunc func(*http.Request) (bool, string)
 
+// SetToken replaces the admin token (a reload that rotates it); "" refuses
+// admin routes over TCP from then on.
+func (s *Server) SetToken(token string) {
+	// Comparing digests keeps the comparison constant-time whatever the
+	// length of what the client sent.
+	s.token.Store(&adminToken{set: token != "", digest: sha256.Sum256([]byte(token))})
+}
+
 func (s *Server) tokenAllows(r *http.Request) (bool, string) {
-	if s.opts.Token == "" {
+	want := s.token.Load()
+	if !want.set {
 		return false, "admin actions over TCP need api token to be configured; use the unix socket (vigil reload, vigil backend)"
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -100,7 +116,7 @@ func (s *Server) tokenAllows(r *http.Request) (bool, string) {
 		return false, "admin actions need Authorization: Bearer TOKEN"
 	}
 	sum := sha256.Sum256([]byte(got))
-	if subtle.ConstantTimeCompare(sum[:], s.tokenOK[:]) != 1 {
+	if subtle.ConstantTimeCompare(sum[:], want.digest[:]) != 1 {
 		return false, "wrong token"
 	}
 	return true, ""

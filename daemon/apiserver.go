@@ -11,38 +11,112 @@ import (
 	"vigil/config"
 )
 
-// startAPI serves the status API, the page and the metrics on
-// api.listen (admin actions there need the token) and on the unix socket
-// the CLI uses (admin allowed: the socket's permissions are the control).
-// Changes to the api: section take effect at the next start, not on
-// reload: the socket the CLI talks through must not move under it.
-func (d *Daemon) startAPI(rt *runState, cfg config.API) error {
-	token := cfg.Token
+// apiEndpoints is the running API: one server (status, page, metrics and
+// admin routes) and the listeners it serves.
+type apiEndpoints struct {
+	srv        *api.Server
+	cfg        config.API // as running
+	stopListen func()     // nil when api.listen is ""
+	stopSocket func()     // nil when api.socket is ""
+}
+
+// apiChange is a new api: section made ready to take over: its token read
+// and the listeners that change already bound, so applying it cannot fail.
+type apiChange struct {
+	cfg            config.API
+	token          string
+	listen, socket net.Listener // new listeners; nil when unchanged or off
+	listenChanged  bool
+	socketChanged  bool
+}
+
+// prepareAPI reads the token and binds what differs between old and cfg
+// (at start, old is the zero API, so everything configured is bound).
+func prepareAPI(old, cfg config.API) (c *apiChange, err error) {
+	c = &apiChange{cfg: cfg, token: cfg.Token, listenChanged: cfg.Listen != old.Listen, socketChanged: cfg.Socket != old.Socket}
 	if cfg.TokenFile != "" {
 		b, err := os.ReadFile(cfg.TokenFile)
 		if err != nil {
-			return fmt.Errorf("api: token_file: %w", err)
+			return nil, fmt.Errorf("api: token_file: %w", err)
 		}
-		token = strings.TrimSpace(string(b))
+		c.token = strings.TrimSpace(string(b))
 	}
-	srv := api.New(d, api.Options{Metrics: d.metrics.Handler(), Token: token, Log: d.log})
-	if cfg.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Listen)
+	defer func() {
 		if err != nil {
-			return fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)
+			c.discard()
 		}
-		d.log.Info("api listening", "addr", ln.Addr().String())
-		rt.start("api "+cfg.Listen, true, func(ctx context.Context) error { return srv.Serve(ctx, ln) })
-	}
-	if cfg.Socket != "" {
-		ln, err := api.ListenSocket(cfg.Socket)
-		if err != nil {
-			return fmt.Errorf("api: socket %s: %w", cfg.Socket, err)
+	}()
+	if c.listenChanged && cfg.Listen != "" {
+		if c.listen, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("api: listen on %s: %w", cfg.Listen, err)
 		}
-		rt.start("api socket", true, func(ctx context.Context) error {
-			defer os.Remove(cfg.Socket)
-			return srv.Serve(ctx, ln)
-		})
 	}
+	if c.socketChanged && cfg.Socket != "" {
+		if c.socket, err = api.ListenSocket(cfg.Socket); err != nil {
+			return nil, fmt.Errorf("api: socket %s: %w", cfg.Socket, err)
+		}
+	}
+	return c, nil
+}
+
+// discard closes what prepareAPI bound, for a reload that is refused.
+func (c *apiChange) discard() {
+	if c == nil {
+		return
+	}
+	if c.listen != nil {
+		c.listen.Close()
+	}
+	if c.socket != nil {
+		c.socket.Close()
+		os.Remove(c.cfg.Socket)
+	}
+}
+
+// startAPI serves the status API, the page and the metrics on
+// api.listen (admin actions there need the token) and on the unix socket
+// the CLI uses (admin allowed: the socket's permissions are the control).
+func (d *Daemon) startAPI(rt *runState, cfg config.API) error {
+	c, err := prepareAPI(config.API{}, cfg)
+	if err != nil {
+		return err
+	}
+	d.api = &apiEndpoints{srv: api.New(d, api.Options{Metrics: d.metrics.Handler(), Token: c.token, Log: d.log})}
+	d.applyAPI(rt, c)
 	return nil
+}
+
+// applyAPI switches the running API to c: the token at once, new
+// listeners started before old ones stop. Old listeners stop in the
+// background: the reload being applied may have come in through one of
+// them, and stopping waits for its requests to finish.
+func (d *Daemon) applyAPI(rt *runState, c *apiChange) {
+	e := d.api
+	e.srv.SetToken(c.token)
+	if c.listenChanged {
+		if stop := e.stopListen; stop != nil {
+			go stop()
+		}
+		e.stopListen = nil
+		if c.listen != nil {
+			ln := c.listen
+			d.log.Info("api listening", "addr", ln.Addr().String())
+			e.stopListen = rt.start("api "+c.cfg.Listen, true, func(ctx context.Context) error { return e.srv.Serve(ctx, ln) })
+		}
+	}
+	if c.socketChanged {
+		if stop := e.stopSocket; stop != nil {
+			go stop()
+		}
+		e.stopSocket = nil
+		if c.socket != nil {
+			ln, path := c.socket, c.cfg.Socket
+			d.log.Info("api socket listening", "path", path)
+			e.stopSocket = rt.start("api socket", true, func(ctx context.Context) error {
+				defer os.Remove(path)
+				return e.srv.Serve(ctx, ln)
+			})
+		}
+	}
+	e.cfg = c.cfg
 }

@@ -46,6 +46,7 @@ type Daemon struct {
 	lvs       *lvs.Manager              // nil without mode: lvs services
 	ipvs      *ipvs.Handle              // the lvs manager's, closed when Run ends
 	rt        *runState                 // while Run runs
+	api       *apiEndpoints             // while Run runs, once started
 
 	metrics     *metrics.Metrics
 	checkStates checkStates

@@ -115,6 +115,9 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 	if err := refuseUnbuilt(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkCapabilities(cfg); err != nil {
+		return nil, err
+	}
 	p = &reloadPlan{
 		cfg: cfg, old: d.cfg, byName: map[string]*vrrp.Instance{},
 		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{},
@@ -224,6 +227,11 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 			return nil, err
 		}
 	}
+	if d.api != nil {
+		if p.api, err = prepareAPI(d.api.cfg, cfg.API); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -310,6 +318,9 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 
 	for _, in := range p.newInstances {
 		rt.stops[in] = rt.start("vrrp "+in.Name(), false, in.Run)
+	}
+	if p.api != nil {
+		d.applyAPI(rt, p.api)
 	}
 	return errors.Join(errs...)
 }

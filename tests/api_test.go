@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -159,5 +161,43 @@ vrrp:
 	}
 	if code, body := httpDo("GET", "/", ""); code != 200 || !strings.Contains(body, "<html") {
 		t.Errorf("GET /: %d", code)
+	}
+
+	// A reload that rotates the token and moves api.listen, asked for over
+	// the listener it moves: it answers, then the API is on the new port
+	// with the new token only, and the socket is undisturbed.
+	oldAPI := apiAddr
+	apiAddr = netip.AddrPortFrom(lb1h.Addr(lan), 9091)
+	moved := strings.Replace(cfg, fmt.Sprintf(`listen: "%s", socket: "%s", token: s3cret`, oldAPI, sock),
+		fmt.Sprintf(`listen: "%s", socket: "%s", token: n3w`, apiAddr, sock), 1)
+	if moved == cfg {
+		t.Fatal("the api: line to rewrite was not found")
+	}
+	if err := os.WriteFile(lb1.conf, []byte(moved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	apiAddr = oldAPI
+	if code, body := httpDo("POST", "/api/reload", "s3cret"); code != 200 {
+		t.Fatalf("POST /api/reload moving the api: %d %s", code, body)
+	}
+	lab.WaitFor(t, 5*time.Second, "the old api address to close", func() (bool, string) {
+		err := cli.Do(func() error {
+			c, err := net.DialTimeout("tcp", oldAPI.String(), time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		return err != nil, fmt.Sprint(err)
+	})
+	apiAddr = netip.AddrPortFrom(lb1h.Addr(lan), 9091)
+	if code, _ := httpDo("POST", "/api/reload", "s3cret"); code != 403 {
+		t.Errorf("POST /api/reload with the rotated-out token: %d, want 403", code)
+	}
+	if code, body := httpDo("POST", "/api/reload", "n3w"); code != 200 {
+		t.Errorf("POST /api/reload with the new token on the new address: %d %s", code, body)
+	}
+	if out, code := cliRun("status", "-s", sock); code != 0 || !strings.Contains(out, "VI_1") {
+		t.Errorf("vigil status over the socket after the api moved: exit %d:\n%s", code, out)
 	}
 }
