@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSystemdUnitVerifies runs systemd-analyze verify on the shipped unit,
+// with the binary's path pointed at an executable that exists here: any
+// directive this systemd does not know (Type=notify-reload on Debian 12's
+// systemd 252, say) is printed as a warning, which fails the test.
+func TestSystemdUnitVerifies(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed")
+	}
+	unit, err := os.ReadFile("packaging/vigil.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "/usr/local/bin/vigil ") {
+		t.Fatal("the unit no longer runs /usr/local/bin/vigil; update this test")
+	}
+	file := filepath.Join(t.TempDir(), "vigil.service")
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/vigil ", "/bin/true ")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", "--man=no", file).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Type=notify\n", "ExecReload=/usr/local/bin/vigil reload\n", "Restart=always\n", "AmbientCapabilities="} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("the unit lacks %q", want)
+		}
+	}
+}
