@@ -44,6 +44,8 @@ Usage:
   vigil backend drain|enable|maint SERVICE ADDRESS [-s SOCK]
                                       set a backend's admin state
   vigil demo    [--watch DURATION]    watch a VIP fail over in a lab on this machine (root)
+  vigil import  keepalived|haproxy FILE [--haproxy FILE] [-o OUT]
+                                      convert keepalived.conf / haproxy.cfg to a vigil config
   vigil version                       print the version
 
 Run "vigil COMMAND --help" for a command's flags.
@@ -71,6 +73,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdBackend(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "vigil %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0

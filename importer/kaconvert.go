@@ -1,0 +1,316 @@
+package importer
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// kaConverter maps a parsed keepalived.conf onto vigil's schema.
+type kaConverter struct {
+	notes *notes
+	out   *outConfig
+
+	instanceNames, checkNames, serviceNames *names
+
+	// Settings of global_defs that instances inherit.
+	version    int
+	garp       outGARP
+	scriptUser string
+
+	scripts map[string]*kaScript // by keepalived name
+	// instances maps keepalived instance names to the vigil ones emitted.
+	instances map[string]string
+
+	// haproxy holds the services imported from haproxy.cfg alongside, whose
+	// liveness scripts become service tracking; nil when there is none.
+	haproxy []*outService
+}
+
+// kaScript is one vrrp_script, kept until a track_script uses it.
+type kaScript struct {
+	name   string // vigil check name
+	check  *outCheck
+	weight int
+	pos    pos
+	// alive is the process or port an "is HAProxy running" script checks,
+	// when it is one; service tracking replaces those.
+	alive string
+	used  bool
+}
+
+func newKAConverter(ns *notes, out *outConfig, serviceNames *names) *kaConverter {
+	return &kaConverter{
+		notes: ns, out: out,
+		instanceNames: &names{}, checkNames: &names{}, serviceNames: serviceNames,
+		version: 2, // keepalived's default; vigil's is 3
+		scripts: map[string]*kaScript{}, instances: map[string]string{},
+	}
+}
+
+// convert maps the top-level statements. Scripts and global settings are
+// read first: keepalived lets an instance use a vrrp_script defined after it.
+func (c *kaConverter) convert(top []*kaNode) {
+	for _, n := range top {
+		switch n.key {
+		case "global_defs":
+			c.globalDefs(n)
+		case "vrrp_script":
+			c.vrrpScript(n)
+		}
+	}
+	for _, n := range top {
+		switch n.key {
+		case "global_defs", "vrrp_script":
+		case "vrrp_instance":
+			c.instance(n)
+		case "vrrp_sync_group":
+		case "virtual_server":
+			c.virtualServer(n)
+		case "virtual_server_group":
+			c.notes.unsupported(n.pos, n.key, "vigil has no service groups; write one service per address and import again")
+		case "static_ipaddress", "static_routes", "static_rules":
+			c.notes.unsupported(n.pos, n.key, "vigil manages only VIPs; configure static addresses and routes with the system's network configuration")
+		case "linkbeat_interfaces", "vrrp_track_process", "track_file", "vrrp_track_file", "bfd_instance", "net_namespace":
+			c.notes.unsupported(n.pos, n.key, "vigil has no equivalent; track a check (type exec) instead")
+		default:
+			c.notes.unsupported(n.pos, n.key, "unknown keepalived keyword; not converted")
+		}
+	}
+	// Sync groups last: they name instances, which must be known.
+	for _, n := range top {
+		if n.key == "vrrp_sync_group" {
+			c.syncGroup(n)
+		}
+	}
+	for _, name := range sortedKeys(c.scripts) {
+		if s := c.scripts[name]; !s.used {
+			c.notes.ignored(s.pos, "vrrp_script", "%s is not tracked by any instance, so it is not converted", name)
+		}
+	}
+}
+
+func (c *kaConverter) globalDefs(g *kaNode) {
+	for _, n := range g.kids {
+		switch n.key {
+		case "router_id":
+			if needArg(c.notes, n) {
+				c.out.Node = n.arg(0)
+			}
+		case "script_user":
+			if needArg(c.notes, n) {
+				c.scriptUser = n.arg(0)
+				c.out.ScriptUser = n.arg(0)
+				if len(n.args) > 1 {
+					c.notes.changed(n.pos, n.key, "vigil runs scripts as the user's own group, not %s", n.arg(1))
+				}
+			}
+		case "enable_script_security":
+			c.notes.ignored(n.pos, n.key, "vigil runs scripts with an empty environment and as script_user when set; it does not refuse scripts writable by others, so check their permissions")
+		case "vrrp_version":
+			if v, ok := integer(c.notes, n, n.arg(0), 2, 3); ok {
+				c.version = v
+			}
+		case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_interval",
+			"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat":
+			c.garpSetting(&c.garp, n, n.key[len("vrrp_"):])
+		case "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_helo_name":
+			c.notes.unsupported(n.pos, n.key, "vigil does not send e-mail yet (alerts are not built); use a notify program to send mail")
+		case "lvs_id", "lvs_sync_daemon":
+			c.notes.unsupported(n.pos, n.key, "IPVS connection sync (lvs.sync) is not built in vigil yet")
+		case "vrrp_skip_check_adv_addr", "vrrp_check_unicast_src", "vrrp_strict", "vrrp_iptables",
+			"vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_priority", "checker_priority", "enable_traps",
+			"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "vrrp_no_swap", "checker_no_swap",
+			"max_auto_priority", "dynamic_interfaces", "vrrp_startup_delay", "lvs_timeouts", "lvs_flush",
+			"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert", "vrrp_garp_lower_prio_repeat",
+			"vrrp_garp_lower_prio_delay", "vrrp_min_garp", "process_names", "umask":
+			c.notes.unsupported(n.pos, n.key, "vigil has no such setting; check that its default behaviour (see README, How VRRP behaves) suits you")
+		default:
+			c.notes.unsupported(n.pos, n.key, "unknown global_defs keyword; not converted")
+		}
+	}
+}
+
+// garpSetting reads one garp_* keyword into g.
+func (c *kaConverter) garpSetting(g *outGARP, n *kaNode, key string) {
+	if !needArg(c.notes, n) {
+		return
+	}
+	switch key {
+	case "garp_master_delay", "garp_interval", "garp_master_refresh":
+		d, ok := seconds(c.notes, n, n.arg(0))
+		if !ok {
+			return
+		}
+		s := fmtDuration(d)
+		switch key {
+		case "garp_master_delay":
+			g.Delay = s
+		case "garp_interval":
+			g.Interval = s
+		default:
+			g.Refresh = s
+		}
+	case "garp_master_repeat", "garp_master_refresh_repeat":
+		v, ok := integer(c.notes, n, n.arg(0), 1, 255)
+		if !ok {
+			return
+		}
+		if key == "garp_master_repeat" {
+			g.Repeat = v
+		} else {
+			g.RefreshRepeat = v
+		}
+	}
+}
+
+// vrrpScript reads a vrrp_script into a check, with keepalived's defaults
+// written out where vigil's differ (interval 1s, rise 1, fall 1, starts up).
+func (c *kaConverter) vrrpScript(b *kaNode) {
+	if !needArg(c.notes, b) {
+		return
+	}
+	name := b.arg(0)
+	ch := &outCheck{Type: "exec"}
+	interval, timeout := time.Second, time.Duration(0)
+	rise, fall, weight := 1, 1, 0
+	initFail := false
+	for _, n := range b.kids {
+		switch n.key {
+		case "script":
+			if needArg(c.notes, n) {
+				ch.Command = splitCommand(strings.Join(n.args, " "))
+			}
+		case "interval":
+			if d, ok := seconds(c.notes, n, n.arg(0)); ok && d > 0 {
+				interval = d
+			}
+		case "timeout":
+			if d, ok := seconds(c.notes, n, n.arg(0)); ok && d > 0 {
+				timeout = d
+			}
+		case "weight":
+			if v, ok := integer(c.notes, n, n.arg(0), -254, 254); ok {
+				weight = v
+			}
+			if n.arg(1) == "reverse" {
+				c.notes.unsupported(n.pos, n.key, "vigil has no reverse weight; the weight applies while the script fails, as without reverse")
+			}
+		case "rise":
+			if v, ok := integer(c.notes, n, n.arg(0), 1, 1000); ok {
+				rise = v
+			}
+		case "fall":
+			if v, ok := integer(c.notes, n, n.arg(0), 1, 1000); ok {
+				fall = v
+			}
+		case "user":
+			if n.arg(0) != c.scriptUser {
+				c.notes.unsupported(n.pos, n.key, "vigil runs every script as the one script_user; this script will run as %q", c.scriptUser)
+			}
+		case "init_fail":
+			initFail = true
+		default:
+			c.notes.unsupported(n.pos, n.key, "unknown vrrp_script keyword; not converted")
+		}
+	}
+	if len(ch.Command) == 0 {
+		c.notes.unsupported(b.pos, b.key, "%s has no script, so it is not converted and tracks of it are left out", name)
+		return
+	}
+	if timeout == 0 {
+		timeout = interval
+	}
+	setTiming(ch, interval, timeout, rise, fall)
+	if !initFail {
+		ch.Initial = "up" // keepalived assumes a script succeeds until it fails
+	}
+	c.scripts[name] = &kaScript{name: c.checkNames.make(name), check: ch, weight: weight, pos: b.pos, alive: aliveTarget(ch.Command)}
+}
+
+// setTiming writes a check's timing, leaving out what equals vigil's defaults.
+func setTiming(ch *outCheck, interval, timeout time.Duration, rise, fall int) {
+	if interval != 2*time.Second {
+		ch.Interval = fmtDuration(interval)
+	}
+	if timeout != time.Second {
+		ch.Timeout = fmtDuration(timeout)
+	}
+	if rise != 2 {
+		ch.Rise = rise
+	}
+	if fall != 3 {
+		ch.Fall = fall
+	}
+}
+
+func (c *kaConverter) syncGroup(b *kaNode) {
+	if !needArg(c.notes, b) {
+		return
+	}
+	g := &outSyncGroup{Name: b.arg(0)}
+	if !nameRE.MatchString(g.Name) {
+		g.Name = (&names{}).make(g.Name)
+	}
+	for _, n := range b.kids {
+		switch n.key {
+		case "group":
+			for _, m := range n.kids {
+				for _, member := range append([]string{m.key}, m.args...) {
+					if v, ok := c.instances[member]; ok {
+						g.Members = append(g.Members, v)
+					} else {
+						c.notes.unsupported(m.pos, member, "no converted vrrp_instance of this name; left out of sync group %s", g.Name)
+					}
+				}
+			}
+		case "notify":
+			if prog, ok := c.notifyProgram(n); ok {
+				g.Notify = prog
+			}
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
+			c.notes.unsupported(n.pos, n.key, "vigil runs one notify program per group, called with GROUP %s STATE 0; "+
+				"write one that dispatches on the state (case \"$3\" in MASTER) ...;; esac) and set it as notify", g.Name)
+		case "smtp_alert":
+			c.notes.unsupported(n.pos, n.key, "vigil does not send e-mail yet; use notify")
+		case "global_tracking", "sync_group_tracking_weight":
+			c.notes.ignored(n.pos, n.key, "vigil keeps each member's own tracking; a group moves together when any member changes state")
+		default:
+			c.notes.unsupported(n.pos, n.key, "not supported in a vigil sync group; track it on each member instance instead")
+		}
+	}
+	if len(g.Members) < 2 {
+		c.notes.unsupported(b.pos, b.key, "%s has fewer than two converted members, so it is left out", g.Name)
+		return
+	}
+	c.out.SyncGroups = append(c.out.SyncGroups, g)
+}
+
+// notifyProgram accepts a notify script vigil can run: one absolute program
+// without arguments, since vigil passes keepalived's own arguments.
+func (c *kaConverter) notifyProgram(n *kaNode) (string, bool) {
+	if !needArg(c.notes, n) {
+		return "", false
+	}
+	words := splitCommand(strings.Join(n.args, " "))
+	switch {
+	case len(words) == 0:
+		return "", false
+	case len(words) > 1:
+		adds := "TYPE NAME STATE PRIORITY, as keepalived does"
+		if strings.HasPrefix(n.key, "quorum") {
+			adds = "the service name and UP or DOWN"
+		}
+		c.notes.unsupported(n.pos, n.key, "vigil runs this program without arguments of its own (it passes %s); wrap %q in a script and set %s to it", adds, strings.Join(n.args, " "), n.key)
+		return "", false
+	case words[0] == "" || words[0][0] != '/':
+		c.notes.unsupported(n.pos, n.key, "%q must be an absolute path for vigil", words[0])
+		return "", false
+	}
+	return words[0], true
+}
+
+// describe names a statement for messages: "vrrp_instance VI_1".
+func (n *kaNode) describe() string {
+	return fmt.Sprintf("%s %s", n.key, n.arg(0))
+}

@@ -1,0 +1,444 @@
+package importer
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// lvsSchedulers are the IPVS schedulers vigil accepts as balance.
+var lvsSchedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "mh", "dh", "sed", "nq", "fo", "ovf"}
+
+// kaVS is one virtual_server being converted.
+type kaVS struct {
+	out      *outService
+	addr     netip.Addr // invalid for fwmark services
+	port     int
+	interval time.Duration // delay_loop, the checkers' default interval
+	alpha    bool
+	quorum   int
+	weights  []int
+	// check is the first real server's checker, which becomes the
+	// service's one check; checkFrom says where it was written.
+	check     *outCheck
+	checkFrom pos
+}
+
+// virtualServer converts "virtual_server IP PORT" and "virtual_server fwmark N".
+func (c *kaConverter) virtualServer(b *kaNode) {
+	vs := &kaVS{out: &outService{Mode: "lvs"}, interval: time.Minute, quorum: 1}
+	switch {
+	case b.arg(0) == "fwmark":
+		mark, err := strconv.ParseUint(b.arg(1), 10, 32)
+		if err != nil || mark == 0 {
+			c.notes.unsupported(b.pos, b.key, "fwmark %q is not a number from 1; not converted", b.arg(1))
+			return
+		}
+		vs.out.Fwmark = uint32(mark)
+		vs.out.Name = c.serviceNames.make(fmt.Sprintf("fwmark-%d", mark))
+	case b.arg(0) == "group":
+		c.notes.unsupported(b.pos, b.key, "virtual_server group: vigil has no service groups; write one virtual_server per address and import again")
+		return
+	default:
+		a, ok := parseAddr(b.arg(0))
+		port, err := strconv.Atoi(b.arg(1))
+		if !ok || err != nil || port < 1 || port > 65535 {
+			c.notes.unsupported(b.pos, b.key, "%q is not \"IP PORT\" or \"fwmark N\"; not converted", strings.Join(b.args, " "))
+			return
+		}
+		vs.addr, vs.port = a, port
+		vs.out.Listen = addrPort(a, port)
+		vs.out.Name = c.serviceNames.make(strings.NewReplacer(":", "-").Replace(fmt.Sprintf("vs-%s-%d", a, port)))
+	}
+	lvs := &outLVS{}
+	for _, n := range b.kids {
+		if n.key == "delay_loop" {
+			if d, ok := seconds(c.notes, n, n.arg(0)); ok && d > 0 {
+				vs.interval = d
+			}
+		}
+	}
+	var realServers []*kaNode
+	for _, n := range b.kids {
+		switch n.key {
+		case "delay_loop":
+		case "lb_algo", "lvs_sched":
+			switch s := strings.ToLower(n.arg(0)); {
+			case slices.Contains(lvsSchedulers, s):
+				if s != "wlc" {
+					vs.out.Balance = s
+				}
+			default:
+				c.notes.unsupported(n.pos, n.key, "%q is not an IPVS scheduler vigil knows (%s); wlc is used", n.arg(0), strings.Join(lvsSchedulers, " "))
+			}
+		case "lb_kind", "lvs_method":
+			switch s := strings.ToLower(n.arg(0)); s {
+			case "nat":
+			case "dr", "tun":
+				lvs.Forward = s
+				if len(n.args) > 1 {
+					c.notes.unsupported(n.pos, n.key, "tunnel options (%s) are not supported; plain IPIP is used", strings.Join(n.args[1:], " "))
+				}
+			default:
+				c.notes.unsupported(n.pos, n.key, "%q is not NAT, DR or TUN; NAT is used", n.arg(0))
+			}
+		case "protocol":
+			switch s := strings.ToLower(n.arg(0)); s {
+			case "tcp":
+			case "udp", "sctp":
+				vs.out.Protocol = s
+			default:
+				c.notes.unsupported(n.pos, n.key, "%q is not TCP, UDP or SCTP; TCP is used", n.arg(0))
+			}
+		case "persistence_timeout":
+			d := 6 * time.Minute // keepalived's value when none is given
+			if len(n.args) > 0 {
+				var ok bool
+				if d, ok = seconds(c.notes, n, n.arg(0)); !ok {
+					continue
+				}
+			}
+			if d > 0 {
+				lvs.Persistence = fmtDuration(d)
+			}
+		case "persistence_granularity":
+			if needArg(c.notes, n) {
+				lvs.PersistenceNetmask = n.arg(0)
+			}
+		case "sorry_server":
+			c.sorryServer(vs, lvs, n)
+		case "inhibit_on_failure":
+			lvs.InhibitOnFailure = true
+		case "quorum":
+			if v, ok := integer(c.notes, n, n.arg(0), 1, 1<<20); ok {
+				vs.quorum = v
+			}
+		case "hysteresis":
+			if v, ok := integer(c.notes, n, n.arg(0), 0, 1<<20); ok {
+				vs.out.Hysteresis = v
+			}
+		case "quorum_up", "quorum_down":
+			if prog, ok := c.notifyProgram(n); ok {
+				if n.key == "quorum_up" {
+					vs.out.QuorumUp = prog
+				} else {
+					vs.out.QuorumDown = prog
+				}
+			}
+		case "alpha":
+			vs.alpha = true
+		case "virtualhost":
+			// read by the HTTP checkers below
+		case "real_server":
+			realServers = append(realServers, n)
+		case "ha_suspend", "omega", "ops", "one_packet_scheduling", "sorry_server_inhibit", "sorry_server_lvs_method",
+			"lvs_flags", "lb_flags", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family", "retry", "delay_before_retry", "warmup", "connect_timeout":
+			c.notes.unsupported(n.pos, n.key, "not supported for vigil lvs services; not converted")
+		default:
+			c.notes.unsupported(n.pos, n.key, "unknown virtual_server keyword; not converted")
+		}
+	}
+	for _, rs := range realServers {
+		c.realServer(vs, lvs, rs, b)
+	}
+	if len(vs.out.Backends) == 0 {
+		c.notes.unsupported(b.pos, b.key, "%s has no usable real_server, so it is not converted", b.describe())
+		return
+	}
+	if vs.check != nil {
+		if vs.alpha {
+			vs.check.Initial = ""
+		} else {
+			vs.check.Initial = "up" // keepalived counts a real server up until its first failure
+		}
+		vs.out.Check = vs.check
+	}
+	c.quorum(vs, b)
+	if *lvs != (outLVS{}) {
+		vs.out.LVS = lvs
+	}
+	c.out.Services = append(c.out.Services, vs.out)
+}
+
+func (c *kaConverter) sorryServer(vs *kaVS, lvs *outLVS, n *kaNode) {
+	a, ok := parseAddr(n.arg(0))
+	port := vs.port
+	if len(n.args) > 1 {
+		p, err := strconv.Atoi(n.arg(1))
+		if err != nil || p < 1 || p > 65535 {
+			ok = false
+		}
+		port = p
+	}
+	if !ok || port == 0 || (vs.addr.IsValid() && a.Is4() != vs.addr.Is4()) {
+		c.notes.unsupported(n.pos, n.key, "%q is not an address and port of the service's family; left out", strings.Join(n.args, " "))
+		return
+	}
+	lvs.SorryServer = addrPort(a, port)
+}
+
+// realServer converts one real_server and its checkers.
+func (c *kaConverter) realServer(vs *kaVS, lvs *outLVS, rs *kaNode, b *kaNode) {
+	a, ok := parseAddr(rs.arg(0))
+	port := vs.port
+	if len(rs.args) > 1 {
+		p, err := strconv.Atoi(rs.arg(1))
+		if err != nil || p < 1 || p > 65535 {
+			ok = false
+		}
+		port = p
+	}
+	switch {
+	case !ok:
+		c.notes.unsupported(rs.pos, rs.key, "%q is not \"IP [PORT]\"; left out", strings.Join(rs.args, " "))
+		return
+	case port == 0:
+		c.notes.unsupported(rs.pos, rs.key, "vigil needs the real server's port; add it and import again")
+		return
+	case vs.addr.IsValid() && a.Is4() != vs.addr.Is4():
+		c.notes.unsupported(rs.pos, rs.key, "%s is not of the service's address family; left out", a)
+		return
+	case lvs.Forward != "" && vs.port != 0 && port != vs.port:
+		c.notes.unsupported(rs.pos, rs.key, "%s forwarding cannot change the port (%d to %d); left out", strings.ToUpper(lvs.Forward), vs.port, port)
+		return
+	}
+	be := outBackend{Address: addrPort(a, port)}
+	for _, prev := range vs.out.Backends {
+		if prev.Address == be.Address {
+			c.notes.unsupported(rs.pos, rs.key, "%s is listed twice; left out", be.Address)
+			return
+		}
+	}
+	if len(vs.out.Backends) > 0 && vs.out.Fwmark != 0 && a.Is4() != mustAddr(vs.out.Backends[0].Address).Is4() {
+		c.notes.unsupported(rs.pos, rs.key, "%s is not of the family of the other real servers; left out", a)
+		return
+	}
+	weight := 1
+	first := true
+	for _, n := range rs.kids {
+		switch n.key {
+		case "weight":
+			if v, ok := integer(c.notes, n, n.arg(0), 0, 65535); ok {
+				weight = v
+				if v != 1 {
+					be.Weight = intPtr(v)
+				}
+			}
+		case "inhibit_on_failure":
+			if !lvs.InhibitOnFailure {
+				lvs.InhibitOnFailure = true
+				c.notes.changed(n.pos, n.key, "vigil sets inhibit_on_failure per service; it now applies to every real server of %s", b.describe())
+			}
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK":
+			ch := c.checker(vs, n, b, port)
+			switch {
+			case ch == nil:
+			case !first:
+				c.notes.unsupported(n.pos, n.key, "vigil runs one check per service; this second checker of the real server is left out")
+			case vs.check == nil:
+				vs.check, vs.checkFrom = ch, n.pos
+			case !reflect.DeepEqual(ch, vs.check):
+				c.notes.changed(n.pos, n.key, "vigil runs one check per service; this real server is checked like the first one (%s:%d)", vs.checkFrom.File, vs.checkFrom.Line)
+			}
+			first = false
+		case "SMTP_CHECK", "PING_CHECK", "FILE_CHECK", "BFD_CHECK":
+			c.notes.unsupported(n.pos, n.key, "vigil has no such check; use a MISC_CHECK-style exec check (type exec) instead")
+		case "uthreshold", "lthreshold":
+			c.notes.unsupported(n.pos, n.key, "vigil does not set IPVS connection thresholds")
+		case "notify_up", "notify_down":
+			c.notes.unsupported(n.pos, n.key, "vigil has no per-real-server hooks; use the service's quorum_up/quorum_down or alerts")
+		default:
+			c.notes.unsupported(n.pos, n.key, "unknown real_server keyword; not converted")
+		}
+	}
+	vs.weights = append(vs.weights, weight)
+	vs.out.Backends = append(vs.out.Backends, be)
+}
+
+func mustAddr(s string) netip.Addr {
+	ap, _ := netip.ParseAddrPort(s)
+	return ap.Addr()
+}
+
+// checker converts one real server checker block into a vigil check.
+func (c *kaConverter) checker(vs *kaVS, b *kaNode, vsNode *kaNode, rsPort int) *outCheck {
+	ch := &outCheck{}
+	interval, timeout := vs.interval, 5*time.Second
+	retry := 1
+	switch b.key {
+	case "TCP_CHECK":
+		ch.Type = "tcp"
+	case "HTTP_GET":
+		ch.Type = "http"
+		ch.ExpectStatus = []string{"200-299"} // keepalived's default; vigil's is 200-399
+	case "SSL_GET":
+		ch.Type = "https"
+		ch.ExpectStatus = []string{"200-299"}
+	case "MISC_CHECK":
+		ch.Type = "exec"
+		retry = 0
+	case "DNS_CHECK":
+		ch.Type = "dns"
+		retry = 3
+		ch.QueryType = "SOA"
+		ch.Query = "."
+		if rsPort != 53 {
+			ch.Port = 53
+		}
+	case "UDP_CHECK":
+		ch.Type = "udp"
+	}
+	for _, n := range vsNode.kids {
+		if n.key == "virtualhost" && (ch.Type == "http" || ch.Type == "https") {
+			ch.Host = n.arg(0)
+		}
+	}
+	urls := 0
+	for _, n := range b.kids {
+		switch n.key {
+		case "connect_timeout", "misc_timeout", "delay_loop":
+			if d, ok := seconds(c.notes, n, n.arg(0)); ok && d > 0 {
+				if n.key == "delay_loop" {
+					interval = d
+				} else {
+					timeout = d
+				}
+			}
+		case "retry", "nb_get_retry":
+			if v, ok := integer(c.notes, n, n.arg(0), 0, 100); ok {
+				retry = v
+			}
+		case "delay_before_retry":
+			c.notes.changed(n.pos, n.key, "vigil probes every interval and needs fall failures in a row, so a real server is marked down after (retry+1) x delay_loop rather than after the retries' delay")
+		case "connect_port":
+			if v, ok := integer(c.notes, n, n.arg(0), 1, 65535); ok && v != rsPort {
+				ch.Port = v
+			}
+		case "url":
+			urls++
+			if urls > 1 {
+				c.notes.unsupported(n.pos, n.key, "vigil checks one URL per service; this one is left out")
+				continue
+			}
+			c.url(ch, n)
+		case "virtualhost":
+			ch.Host = n.arg(0)
+		case "sni_server_name":
+			if ch.Type == "https" {
+				ch.SNI = n.arg(0)
+			}
+		case "enable_sni":
+			c.notes.ignored(n.pos, n.key, "vigil sends the SNI it is given (sni_server_name); none by default")
+		case "misc_path":
+			if needArg(c.notes, n) {
+				ch.Command = splitCommand(strings.Join(n.args, " "))
+			}
+		case "misc_dynamic":
+			c.notes.unsupported(n.pos, n.key, "vigil does not set weights from a check's exit code; the exit code says only up (0) or down")
+		case "type":
+			ch.QueryType = strings.ToUpper(n.arg(0))
+		case "name":
+			ch.Query = n.arg(0)
+		case "payload":
+			ch.Payload = n.arg(0)
+		case "require_reply":
+			ch.ExpectReply = n.arg(0)
+		case "warmup":
+			c.notes.ignored(n.pos, n.key, "vigil spreads probes by itself (check jitter)")
+		default:
+			c.notes.unsupported(n.pos, n.key, "not supported in vigil checks; not converted")
+		}
+	}
+	if ch.Type == "exec" && len(ch.Command) == 0 {
+		c.notes.unsupported(b.pos, b.key, "MISC_CHECK without misc_path; not converted")
+		return nil
+	}
+	if ch.Type == "dns" && !slices.Contains([]string{"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"}, ch.QueryType) {
+		c.notes.unsupported(b.pos, b.key, "DNS query type %q is not supported; SOA is used", ch.QueryType)
+		ch.QueryType = "SOA"
+	}
+	if ch.QueryType == "A" {
+		ch.QueryType = ""
+	}
+	setTiming(ch, interval, timeout, 1, retry+1)
+	return ch
+}
+
+// url reads HTTP_GET's url { path digest status_code }.
+func (c *kaConverter) url(ch *outCheck, u *kaNode) {
+	var status []string
+	for _, n := range u.kids {
+		switch n.key {
+		case "path":
+			if strings.HasPrefix(n.arg(0), "/") {
+				if n.arg(0) != "/" {
+					ch.Path = n.arg(0)
+				}
+			} else {
+				c.notes.unsupported(n.pos, n.key, "%q does not start with /; / is checked", n.arg(0))
+			}
+		case "digest":
+			if len(n.arg(0)) == 32 && strings.Trim(strings.ToLower(n.arg(0)), "0123456789abcdef") == "" {
+				ch.Digest = strings.ToLower(n.arg(0))
+			} else {
+				c.notes.unsupported(n.pos, n.key, "%q is not an MD5 sum (32 hex digits); left out", n.arg(0))
+			}
+		case "status_code":
+			for _, s := range n.args {
+				if validStatus(s) {
+					status = append(status, s)
+				} else {
+					c.notes.unsupported(n.pos, n.key, "%q is not a status code or range 100..599; left out", s)
+				}
+			}
+		case "regex":
+			ch.ExpectBodyRegex = n.arg(0)
+		default:
+			c.notes.unsupported(n.pos, n.key, "not supported in vigil http checks; not converted")
+		}
+	}
+	if len(status) > 0 {
+		ch.ExpectStatus = status
+	}
+}
+
+// validStatus accepts a status code or range as config does.
+func validStatus(s string) bool {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err1 := strconv.Atoi(lo)
+	b := a
+	var err2 error
+	if isRange {
+		b, err2 = strconv.Atoi(hi)
+	}
+	return err1 == nil && err2 == nil && a >= 100 && b <= 599 && a <= b
+}
+
+// quorum converts keepalived's weight-based quorum into vigil's count of
+// backends that must be up.
+func (c *kaConverter) quorum(vs *kaVS, b *kaNode) {
+	q, h := vs.quorum, vs.out.Hysteresis
+	allOne := true
+	for _, w := range vs.weights {
+		allOne = allOne && w == 1
+	}
+	if (q != 1 || h != 0) && !allOne {
+		c.notes.changed(b.pos, "quorum", "keepalived's quorum counts the weight of live real servers, vigil's counts live backends; %d is kept as a count", q)
+	}
+	if n := len(vs.out.Backends); q > n {
+		c.notes.changed(b.pos, "quorum", "%d is more than the %d real servers; lowered to %d", q, n, n)
+		q = n
+	}
+	if h >= q {
+		c.notes.changed(b.pos, "hysteresis", "%d must be below the quorum %d; lowered to %d", h, q, q-1)
+		h = q - 1
+	}
+	if q != 1 {
+		vs.out.Quorum = q
+	}
+	vs.out.Hysteresis = h
+}
