@@ -293,11 +293,15 @@ type httpConn struct {
 	req    httpHead
 	resp   httpHead
 	idle   atomic.Bool // waiting for the next request
-	stop   atomic.Bool // the service is stopping: close after this request
-	closed atomic.Bool
-	cur    atomic.Pointer[bconn] // backend connection in use
-	start  time.Time             // the current request's first byte; zero once counted
-	status int                   // the backend's final status for it; 0 while none
+	// idleSince is when an HTTP/1 connection last started waiting for a
+	// request (unix nanoseconds); reclaimIdle closes the oldest first.
+	// Zero for HTTP/2, whose idle flag means something else.
+	idleSince atomic.Int64
+	stop      atomic.Bool // the service is stopping: close after this request
+	closed    atomic.Bool
+	cur       atomic.Pointer[bconn] // backend connection in use
+	start     time.Time             // the current request's first byte; zero once counted
+	status    int                   // the backend's final status for it; 0 while none
 }
 
 // stopIdleGrace is how long a stopping service leaves an idle keep-alive
@@ -434,11 +438,14 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 		} else {
 			c.SetReadDeadline(time.Time{})
 		}
+		hc.idleSince.Store(time.Now().UnixNano())
 		hc.idle.Store(true)
 		if _, err := hc.br.Peek(1); err != nil {
 			return // closed, or idle too long: HAProxy closes silently too
 		}
-		hc.idle.Store(false)
+		if !hc.idle.CompareAndSwap(true, false) {
+			return // reclaimed at the limit (reclaimIdle) as the request came
+		}
 		hc.start, hc.status = time.Now(), 0
 		if !first && reqTimeout > 0 {
 			c.SetReadDeadline(hc.start.Add(reqTimeout))

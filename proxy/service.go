@@ -103,6 +103,10 @@ type Service struct {
 
 	hs *httpService // protocol http only
 
+	// maxConnLog and acceptLog log the service's limits being hit, once
+	// in a while rather than once per connection.
+	maxConnLog, acceptLog limitLog
+
 	// The listening socket and its handoff to a replacing Service (handoff.go).
 	sock       Socket        // while Run serves on it
 	adopted    Socket        // from Adopt, for the next Run

@@ -48,9 +48,11 @@ func (s *Service) runTCP(ctx context.Context) error {
 	defer stop()
 	handingOff := s.handingOff // replaced only by the next Run
 
-	// The service's max_conn is a semaphore taken before Accept, not after:
-	// over the limit the kernel's backlog fills and clients wait (or retry
-	// SYNs), instead of being accepted and closed at once.
+	// The service's max_conn is a semaphore. A connection is accepted
+	// first and then waits for a slot, so that over the limit exactly one
+	// accepted client waits here (the rest in the kernel's backlog, not
+	// accepted and closed), and an HTTP service knows someone is waiting:
+	// it closes its longest-idle keep-alive connection to make room.
 	var sem chan struct{}
 	if s.cfg.MaxConn > 0 {
 		sem = make(chan struct{}, s.cfg.MaxConn)
@@ -58,37 +60,39 @@ func (s *Service) runTCP(ctx context.Context) error {
 	var wg sync.WaitGroup
 	backoff := time.Duration(0)
 	for {
-		if sem != nil {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-			case <-handingOff:
-			}
-			if ctx.Err() != nil || s.handedOff() {
-				break
-			}
-		}
 		c, err := ln.Accept()
 		if err != nil {
-			if sem != nil {
-				<-sem
-			}
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) || s.handedOff() {
 				break
 			}
-			// Out of file descriptors and the like: wait for connections to
-			// end instead of spinning on Accept (net/http does the same).
+			// Out of file descriptors and the like: make room by closing
+			// idle keep-alive clients, and wait for connections to end
+			// instead of spinning on Accept (net/http backs off too).
+			reclaimed := s.reclaimIdle(reclaimBatch)
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept failed, backing off", "err", err, "backoff", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
+			if reclaimed > 0 {
+				backoff = 0
+			}
+			s.acceptLog.hit(s.log, "accept failed: new connections wait in the listen backlog", "err", err, "idle_closed", reclaimed, "backoff", backoff)
+			if backoff > 0 {
+				select {
+				case <-time.After(backoff):
+				case <-ctx.Done():
+				}
 			}
 			continue
 		}
+		slot := false
+		if sem != nil {
+			var ok bool
+			if slot, ok = s.takeSlot(ctx, sem, handingOff); !ok {
+				c.Close()
+				break
+			}
+		}
 		backoff = 0
 		wg.Go(func() {
-			if sem != nil {
+			if slot {
 				defer func() { <-sem }()
 			}
 			if s.hs != nil {
@@ -108,6 +112,35 @@ func (s *Service) runTCP(ctx context.Context) error {
 	s.drainTCP()
 	wg.Wait()
 	return nil
+}
+
+// reclaimBatch is how many idle keep-alive clients an HTTP service closes
+// at once when accept fails for want of file descriptors.
+const reclaimBatch = 16
+
+// takeSlot waits for one of the max_conn slots for a connection just
+// accepted. At the limit it logs (once in a while) and, for HTTP, closes
+// the longest-idle keep-alive client to make room. It reports whether it
+// took a slot, and ok false when the service stops first. A handoff
+// starting meanwhile lets the connection through without a slot: it was
+// accepted here, it is served here, and the accept loop must not hold up
+// the handoff (the old service drains, briefly one over max_conn).
+func (s *Service) takeSlot(ctx context.Context, sem chan struct{}, handingOff <-chan struct{}) (slot, ok bool) {
+	select {
+	case sem <- struct{}{}:
+		return true, true
+	default:
+	}
+	reclaimed := s.reclaimIdle(1)
+	s.maxConnLog.hit(s.log, "service at max_conn: new connections wait for a slot", "max_conn", s.cfg.MaxConn, "idle_closed", reclaimed)
+	select {
+	case sem <- struct{}{}:
+		return true, true
+	case <-handingOff:
+		return false, true
+	case <-ctx.Done():
+		return false, false
+	}
 }
 
 // drainTCP waits up to s.Drain for established connections to end, then

@@ -1,0 +1,116 @@
+package proxy
+
+import (
+	"cmp"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// limitLogEvery is how often a limit that keeps being hit is logged again:
+// a flood must not turn into a log line per connection.
+const limitLogEvery = time.Minute
+
+// limitLog logs a limit when it is first hit, then at most once per
+// limitLogEvery with how many times it was hit in between.
+type limitLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	missed int
+}
+
+// hit records the limit being hit and logs when it is time to.
+func (l *limitLog) hit(log *slog.Logger, msg string, args ...any) {
+	l.mu.Lock()
+	now := time.Now()
+	if !l.last.IsZero() && now.Sub(l.last) < limitLogEvery {
+		l.missed++
+		l.mu.Unlock()
+		return
+	}
+	missed := l.missed
+	l.last, l.missed = now, 0
+	l.mu.Unlock()
+	if missed > 0 {
+		args = append(args, "times_since_last_logged", missed)
+	}
+	log.Warn(msg, args...)
+}
+
+// reclaimIdle closes up to n of the HTTP/1 client connections that wait
+// for their next request (or their first), oldest first, and returns how
+// many it closed. A client that is not sending anything is the cheapest to
+// turn away when the service is at max_conn or the process is out of file
+// descriptors, as nginx does with its keep-alive connections: a client
+// that wants to be served is, and the idle one reconnects when it has
+// something to ask. Connections in the middle of a request, slow or not,
+// are left to http_request and the client timeout.
+func (s *Service) reclaimIdle(n int) int {
+	if s.hs == nil || n <= 0 {
+		return 0
+	}
+	s.mu.Lock()
+	var oldest []*httpConn
+	for hc := range s.hs.conns {
+		if hc.idleSince.Load() == 0 || !hc.idle.Load() || hasPendingBytes(hc.tc.c) {
+			continue
+		}
+		oldest = append(oldest, hc)
+	}
+	s.mu.Unlock()
+	if len(oldest) > n {
+		// Partial selection would do; a sort is simple and this runs only
+		// at the limit.
+		sortByIdleSince(oldest)
+		oldest = oldest[:n]
+	}
+	closed := 0
+	for _, hc := range oldest {
+		// Claim it: the connection's own goroutine clears idle when a
+		// request starts, and a request under way is never cut.
+		if hc.idle.CompareAndSwap(true, false) {
+			hc.abort()
+			closed++
+		}
+	}
+	return closed
+}
+
+func sortByIdleSince(conns []*httpConn) {
+	slices.SortFunc(conns, func(a, b *httpConn) int {
+		return cmp.Compare(a.idleSince.Load(), b.idleSince.Load())
+	})
+}
+
+// hasPendingBytes reports whether the client has sent bytes the connection
+// has not read yet: a request that arrived while its goroutine is still to
+// be scheduled, on a connection that only looks idle. Unknown counts as
+// pending, so a connection is never reclaimed on a guess.
+func hasPendingBytes(c net.Conn) bool {
+	switch w := c.(type) {
+	case *tls.Conn:
+		c = w.NetConn()
+	case *prefixConn:
+		c = w.Conn
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	pending := true
+	rc.Control(func(fd uintptr) {
+		n, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+		pending = err != nil || n > 0
+	})
+	return pending
+}
