@@ -28,7 +28,7 @@ type collector struct {
 type descs struct {
 	vrrpState, vrrpPriority, vrrpBasePriority         *prometheus.Desc
 	vrrpAdvertsSent, vrrpAdvertsReceived, vrrpDropped *prometheus.Desc
-	vrrpAnnouncements                                 *prometheus.Desc
+	vrrpAnnouncements, vrrpMasterConflicts            *prometheus.Desc
 
 	checkUp *prometheus.Desc
 
@@ -67,6 +67,7 @@ func newCollector(src Sources) *collector {
 		vrrpAdvertsReceived: d("vigil_vrrp_adverts_received_total", "VRRP advertisements received and accepted.", inst),
 		vrrpDropped:         d("vigil_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}),
 		vrrpAnnouncements:   d("vigil_vrrp_announcements_sent_total", "Gratuitous ARPs and unsolicited neighbour advertisements sent for the VIPs.", inst),
+		vrrpMasterConflicts: d("vigil_vrrp_master_conflicts_total", "Adverts from another master received while this instance was master: a split brain resolving, or a peer that cannot hear this node.", inst),
 
 		checkUp: d("vigil_check_up", "Health check state after rise/fall: 1 up, 0 down.", []string{"check", "target", "consumer"}),
 
@@ -170,6 +171,7 @@ func (c *collector) collectVRRP(ch chan<- prometheus.Metric, in VRRPInstance) {
 	ch <- counter(c.d.vrrpAdvertsSent, st.AdvertsSent.Load(), name)
 	ch <- counter(c.d.vrrpAdvertsReceived, st.AdvertsReceived.Load(), name)
 	ch <- counter(c.d.vrrpAnnouncements, st.Announcements.Load(), name)
+	ch <- counter(c.d.vrrpMasterConflicts, st.MasterConflicts.Load(), name)
 	// Every reason, zeros included, so a rate() over a reason that first
 	// happens mid-range is not lost to a missing series.
 	for _, r := range vrrp.Reasons() {

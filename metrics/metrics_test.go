@@ -27,6 +27,7 @@ func snapshot() Sources {
 	master.AdvertsSent.Add(120)
 	master.AdvertsReceived.Add(3)
 	master.Announcements.Add(10)
+	master.MasterConflicts.Add(2)
 	master.Transitions.Add(2)
 	return Sources{
 		Instances: func() []VRRPInstance {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"vigil/tests/lab"
 )
 
@@ -259,32 +261,85 @@ func TestIPv6(t *testing.T) {
 	})
 }
 
-// TestSplitBrainHeals: with protocol 112 dropped between the nodes both
-// become master; when the drop is lifted exactly one master remains.
+// TestSplitBrainHeals: with protocol 112 dropped both ways for 5 s
+// both become master; when the drop is lifted exactly one master remains,
+// the loser drops its VIP, and the winner re-announces it, so the client's
+// ARP entry (moved to the loser by its GARP during the split) comes back
+// without the client asking. Both sides count and log the conflict.
 func TestSplitBrainHeals(t *testing.T) {
 	if _, err := os.Stat("/usr/sbin/nft"); err != nil {
 		t.Skip("needs nft (apt-get install nftables)")
 	}
 	p := newPair(t)
-	lb1 := startVigil(t, p.lb1, nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")))
+	apiAddr := p.lb1.Addr(p.lan).String() + ":9090"
+	lb1cfg := strings.Replace(nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")),
+		`api: { listen: "", socket: "" }`, `api: { listen: "`+apiAddr+`", socket: "" }`, 1)
+	lb1 := startVigil(t, p.lb1, lb1cfg)
 	lb2 := startBackup(t, lb1, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "")))
 	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
+	reach(t, p.cli, vip4, 5*time.Second) // the client has an ARP entry for the VIP to move
+	lb1MAC, lb2MAC := macOf(t, p.lb1, "eth0"), macOf(t, p.lb2, "eth0")
 
-	p.lb2.MustExec("nft", "add table inet vigiltest; add chain inet vigiltest in { type filter hook input priority 0; }; add rule inet vigiltest in meta l4proto 112 drop")
+	// Both ways: with a one-way block lb1 would still hear lb2 and answer
+	// each of its adverts with an announcement, so lb2 would never hold
+	// the client for long.
+	blocked := time.Now()
+	for _, h := range p.nodes {
+		h.MustExec("nft", "add table inet vigiltest; add chain inet vigiltest in { type filter hook input priority 0; }; add rule inet vigiltest in meta l4proto 112 drop")
+	}
 	lab.WaitFor(t, 5*time.Second, "both nodes to hold the VIP (split brain)", func() (bool, string) {
 		return hasAddr(p.lb1, vip4) && hasAddr(p.lb2, vip4), ""
 	})
-	p.lb2.MustExec("nft", "delete table inet vigiltest")
+	lab.WaitFor(t, 5*time.Second, "lb2's GARP to move the client during the split", func() (bool, string) {
+		mac := neighMAC(p.cli, vip4)
+		return mac == lb2MAC, "client has " + mac
+	})
+	announced := scrapeValue(t, scrape(t, p.cli, apiAddr), "vigil_vrrp_announcements_sent_total", "VI_1")
+	// The fault lasts 5 s, as a real partition would: many intervals.
+	time.Sleep(time.Until(blocked.Add(5 * time.Second)))
+	for _, h := range p.nodes {
+		h.MustExec("nft", "delete table inet vigiltest")
+	}
+	healed := time.Now()
 	waitOwner(t, vip4, p.lb1, p.nodes, 5*time.Second)
-	lb1MAC := macOf(t, p.lb1, "eth0")
-	lab.WaitFor(t, 5*time.Second, "the client to follow the winner", func() (bool, string) {
-		p.cli.Exec("ping", "-c", "1", "-W", "1", vip4.String())
+	t.Logf("one master again %v after the block was lifted (adverts every 100ms)", time.Since(healed).Round(time.Millisecond))
+	// No ping here: only an announcement from lb1 can move the entry back.
+	lab.WaitFor(t, 5*time.Second, "the winner's GARP to move the client back", func() (bool, string) {
 		mac := neighMAC(p.cli, vip4)
 		return mac == lb1MAC, "client has " + mac
 	})
 	if got := lb2.transitions(); !slices.Equal(got, []string{"INIT>BACKUP", "BACKUP>MASTER", "MASTER>BACKUP"}) {
 		t.Errorf("lb2 transitions %v", got)
 	}
+	if got := lb1.transitions(); !slices.Equal(got, []string{"INIT>BACKUP", "BACKUP>MASTER"}) {
+		t.Errorf("lb1 transitions %v: the winner must stay master throughout", got)
+	}
+	families := scrape(t, p.cli, apiAddr)
+	if v := scrapeValue(t, families, "vigil_vrrp_master_conflicts_total", "VI_1"); v < 1 {
+		t.Errorf("lb1 vigil_vrrp_master_conflicts_total = %v, want >= 1", v)
+	}
+	if v := scrapeValue(t, families, "vigil_vrrp_announcements_sent_total", "VI_1"); v <= announced {
+		t.Errorf("lb1 announcements %v after the heal, %v before: the winner did not re-announce", v, announced)
+	}
+	lb1.waitLog("outcome=\"we stay master and re-announce the VIPs\"", time.Second)
+	lb2.waitLog("outcome=\"we step down\"", time.Second)
+}
+
+// scrapeValue is the value of a metric with the label instance=instance.
+func scrapeValue(t *testing.T, families map[string]*dto.MetricFamily, name, instance string) float64 {
+	t.Helper()
+	for _, m := range families[name].GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == "instance" && lp.GetValue() == instance {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s{instance=%q}", name, instance)
+	return 0
 }
 
 // TestTrackedInterface: an interface tracked with weight -60 going down

@@ -70,6 +70,10 @@ type Stats struct {
 	AdvertsReceived atomic.Uint64
 	Announcements   atomic.Uint64
 	Transitions     atomic.Uint64
+	// MasterConflicts counts adverts from another master received while
+	// this instance was master: a split brain resolving (one side steps
+	// down, the other re-announces), or a peer that cannot hear us.
+	MasterConflicts atomic.Uint64
 	drops           sync.Map // DropReason -> *atomic.Uint64
 }
 
@@ -136,7 +140,13 @@ type Instance struct {
 	announceCancel context.CancelFunc
 	refresh        *time.Ticker
 	reconcileTick  *time.Ticker
+
+	conflictLogged time.Time // last "another master" log line, to rate-limit it
 }
+
+// conflictLogEvery bounds the "another master" log line: a peer that
+// cannot hear us (a one-way block) sends one every advert interval.
+const conflictLogEvery = 10 * time.Second
 
 type timerFire struct {
 	timer Timer
@@ -458,7 +468,11 @@ func (in *Instance) handle(r Received) {
 	if !ok {
 		return
 	}
+	wasMaster := in.machine.State() == Master
 	in.apply(in.machine.Step(AdvertReceived{From: r.Src, Priority: adv.Priority, Interval: adv.Interval}))
+	if wasMaster && adv.Priority > 0 {
+		in.masterConflict(r.Src, adv.Priority)
+	}
 	if in.adopted && adv.Priority > 0 && in.machine.State() == Backup {
 		// Someone else is master: the VIPs we kept from before a restart
 		// are stale here and must go at once.
@@ -498,6 +512,22 @@ func (in *Instance) validate(r Received) (Advert, bool) {
 	}
 	in.stats.AdvertsReceived.Add(1)
 	return adv, true
+}
+
+// masterConflict counts and logs an advert from another master heard
+// while we were master, with what the election made of it.
+func (in *Instance) masterConflict(from netip.Addr, prio uint8) {
+	in.stats.MasterConflicts.Add(1)
+	if time.Since(in.conflictLogged) < conflictLogEvery {
+		return
+	}
+	in.conflictLogged = time.Now()
+	outcome := "we stay master and re-announce the VIPs"
+	if in.machine.State() != Master {
+		outcome = "we step down"
+	}
+	in.log.Warn("another master on the link (split brain)", "peer", from, "peer_priority", prio,
+		"priority", in.machine.Priority(), "outcome", outcome)
 }
 
 func (in *Instance) dropped(reason DropReason, r Received, detail string) {

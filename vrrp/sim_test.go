@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -363,7 +364,7 @@ func TestSimPartitionHeals(t *testing.T) {
 		s.partition(10*time.Second, "a", "b", true)
 		return s, a, b
 	}
-	t.Run("heal answered by the winner's periodic advert", func(t *testing.T) {
+	t.Run("heal answered by the winner's periodic advert, then the loser's parting one", func(t *testing.T) {
 		s, a, b := setup(t)
 		heal := 20 * time.Second
 		s.partition(heal, "a", "b", false)
@@ -378,6 +379,11 @@ func TestSimPartitionHeals(t *testing.T) {
 		wantTimes(t, a, Master, millis(3210))
 		if s.episodes[1] != 1 {
 			t.Errorf("episodes %d", s.episodes[1])
+		}
+		// b steps down with a parting advert, which a hears at 20.212 and
+		// answers with a GARP burst: b's clients move back at once.
+		if !slices.Contains(a.announces, millis(20212)) {
+			t.Fatalf("a did not re-announce at 20.212: %v", a.announces)
 		}
 	})
 	t.Run("heal answered at once when the loser speaks first", func(t *testing.T) {

@@ -524,6 +524,15 @@ func (m *Machine) masterAdvert(e AdvertReceived) {
 		m.masterInterval = m.p.AdvertInterval
 	}
 	m.masterAddr = e.From
+	// A parting advert at our own priority, before stepping down: two
+	// masters mean a split brain is healing, and clients that followed our
+	// announcements still send to us. The winner answers a lower-priority
+	// master with an announcement (above), but it only hears one if our
+	// periodic advert happens to reach it before its own reaches us; this
+	// one makes sure it does, so clients move at once instead of when
+	// their ARP entries expire. (After a preemption the winner has just
+	// announced anyway; announcing again costs a burst of GARPs.)
+	m.emit(SendAdvert{Priority: m.priority})
 	var reason string
 	if e.Priority == m.priority {
 		reason = fmt.Sprintf("priority %d = peer %s priority %d, higher address wins", m.priority, e.From, e.Priority)
