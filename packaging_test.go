@@ -32,7 +32,7 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Type=notify\n", "ExecReload=/usr/local/bin/vigil reload\n", "Restart=always\n", "AmbientCapabilities="} {
+	for _, want := range []string{"Type=notify\n", "ExecReload=/usr/local/bin/vigil reload\n", "Restart=always\n", "WatchdogSec=", "AmbientCapabilities="} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("the unit lacks %q", want)
 		}

@@ -272,11 +272,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("vigil running", "node", d.cfg.Node, "instances", len(d.instances), "services", len(d.services), "config", d.cfg.File)
 	d.mu.Unlock()
 	d.notifySystemd("READY=1\nSTATUS=running")
+	watchdogCtx, stopWatchdog := context.WithCancel(runCtx)
+	var watchdog sync.WaitGroup
+	if interval := watchdogInterval(); interval > 0 {
+		d.log.Info("feeding the systemd watchdog while the VRRP loops answer", "watchdog", interval)
+		watchdog.Go(func() { runWatchdog(watchdogCtx, interval, d.aliveCheckers, sdNotify, d.log) })
+	}
 
 	select {
 	case <-ctx.Done():
 	case <-runCtx.Done(): // a part failed to start
 	}
+	// The watchdog stops with the active state: systemd does not enforce
+	// it while the unit stops, and the loops stopping are not stuck.
+	stopWatchdog()
+	watchdog.Wait()
 	d.notifySystemd("STOPPING=1")
 	d.mu.Lock() // no reload runs while the parts stop
 	d.rt = nil
@@ -298,6 +308,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	rt.errMu.Lock()
 	defer rt.errMu.Unlock()
 	return errors.Join(rt.errs...)
+}
+
+// aliveCheckers are the running VRRP instances, for the watchdog.
+func (d *Daemon) aliveCheckers() []aliveChecker {
+	var out []aliveChecker
+	for _, in := range d.Instances() {
+		out = append(out, in)
+	}
+	return out
 }
 
 func (d *Daemon) notifySystemd(state string) {
