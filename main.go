@@ -44,6 +44,8 @@ Usage:
   vigil backend drain|enable|maint SERVICE ADDRESS [-s SOCK]
                                       set a backend's admin state
   vigil demo    [--watch DURATION]    watch a VIP fail over in a lab on this machine (root)
+  vigil realserver --vip ADDR [--remove] [--persist]
+                                      prepare this host as an LVS DR/TUN real server
   vigil import  keepalived|haproxy FILE [--haproxy FILE] [-o OUT]
                                       convert keepalived.conf / haproxy.cfg to a vigil config
   vigil version                       print the version
@@ -73,6 +75,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdBackend(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "realserver":
+		return cmdRealserver(args[1:], stdout, stderr)
 	case "import":
 		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
