@@ -46,7 +46,7 @@ func Convert(in Input, files Files) (*Result, error) {
 	}
 	ns := &notes{}
 	out := &outConfig{}
-	serviceNames := &names{}
+	services := &serviceSpace{}
 	var haServices []*outService
 	if in.HAProxy != "" {
 		data, err := files.ReadFile(in.HAProxy)
@@ -57,7 +57,7 @@ func Convert(in Input, files Files) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("importer: %w", err)
 		}
-		haServices = newHAConverter(ns, serviceNames).convert(cfg)
+		haServices = newHAConverter(ns, services).convert(cfg)
 	}
 	if in.Keepalived != "" {
 		data, err := files.ReadFile(in.Keepalived)
@@ -72,7 +72,7 @@ func Convert(in Input, files Files) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("importer: %w", err)
 		}
-		kc := newKAConverter(ns, out, serviceNames)
+		kc := newKAConverter(ns, out, services)
 		if in.HAProxy != "" {
 			kc.haproxy = haServices
 			if kc.haproxy == nil {

@@ -47,6 +47,10 @@ func (c *haConverter) bind(px *haProxy, l haLine) {
 			i++
 			val = opts[i]
 		}
+		if !bindFlags[opt] && val == "" {
+			c.notes.unsupported(l.pos, opt, "needs a value; left out")
+			continue
+		}
 		switch opt {
 		case "ssl":
 			ssl = true

@@ -12,13 +12,13 @@ import (
 // are its default_backend's servers and whose routes are its use_backend
 // rules.
 type haConverter struct {
-	notes   *notes
-	names   *names
-	crtBase string
+	notes    *notes
+	services *serviceSpace
+	crtBase  string
 }
 
-func newHAConverter(ns *notes, serviceNames *names) *haConverter {
-	return &haConverter{notes: ns, names: serviceNames}
+func newHAConverter(ns *notes, services *serviceSpace) *haConverter {
+	return &haConverter{notes: ns, services: services}
 }
 
 // vigil's proxy defaults, left out of the output when HAProxy says the same.
@@ -134,7 +134,11 @@ func (c *haConverter) proxy(s *haSection, backends map[string]*haSection, used m
 			if svc == nil {
 				continue
 			}
-			svc.Name = c.names.make(name)
+			svc.Name = c.services.names.make(name)
+			if other, ok := c.services.claim(svc); !ok {
+				c.notes.unsupported(b.pos, "bind", "%s is also the address of service %s; not converted", addr, other)
+				continue
+			}
 			out = append(out, svc)
 		}
 	}

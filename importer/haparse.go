@@ -3,6 +3,7 @@ package importer
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // haproxy.cfg is a list of sections (global, defaults, frontend, backend,
@@ -53,6 +54,9 @@ func parseHAProxy(file string, data []byte) (*haConfig, error) {
 			return nil, fmt.Errorf("%s: more than %d lines", file, maxInputLines)
 		}
 		p := pos{File: file, Line: i + 1}
+		if !utf8.ValidString(raw) {
+			return nil, fmt.Errorf("%s:%d: not UTF-8 text", file, p.Line)
+		}
 		words, err := haWords(raw)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", file, p.Line, err)

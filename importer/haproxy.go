@@ -48,7 +48,7 @@ func haTime(s string) (time.Duration, bool) {
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > 1<<31 {
+	if err != nil || n < 0 || n > int64(365*24*time.Hour/unit) {
 		return 0, false
 	}
 	return time.Duration(n) * unit, true

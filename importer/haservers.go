@@ -267,6 +267,7 @@ func (c *haConverter) serviceCheck(px *haProxy) *outCheck {
 	setTiming(ch, inter, timeout, rise, fall)
 	ch.Port = first.opts.port
 	ch.Initial = "up" // HAProxy counts a server up until its checks fail
+	fitCheck(c.notes, ch, first.pos, "check")
 	return ch
 }
 

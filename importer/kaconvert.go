@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -11,7 +12,8 @@ type kaConverter struct {
 	notes *notes
 	out   *outConfig
 
-	instanceNames, checkNames, serviceNames *names
+	instanceNames, checkNames *names
+	services                  *serviceSpace
 
 	// Settings of global_defs that instances inherit.
 	version    int
@@ -21,6 +23,12 @@ type kaConverter struct {
 	scripts map[string]*kaScript // by keepalived name
 	// instances maps keepalived instance names to the vigil ones emitted.
 	instances map[string]string
+	// routers and vipOwner keep instances from sharing a vrid or a VIP;
+	// grouped keeps an instance in one sync group.
+	routers    map[string]string
+	vipOwner   map[netip.Addr]string
+	grouped    map[string]string
+	groupNames *names
 
 	// haproxy holds the services imported from haproxy.cfg alongside, whose
 	// liveness scripts become service tracking; nil when there is none.
@@ -39,12 +47,14 @@ type kaScript struct {
 	used  bool
 }
 
-func newKAConverter(ns *notes, out *outConfig, serviceNames *names) *kaConverter {
+func newKAConverter(ns *notes, out *outConfig, services *serviceSpace) *kaConverter {
 	return &kaConverter{
 		notes: ns, out: out,
-		instanceNames: &names{}, checkNames: &names{}, serviceNames: serviceNames,
+		instanceNames: &names{}, checkNames: &names{}, services: services,
 		version: 2, // keepalived's default; vigil's is 3
 		scripts: map[string]*kaScript{}, instances: map[string]string{},
+		routers: map[string]string{}, vipOwner: map[netip.Addr]string{}, grouped: map[string]string{},
+		groupNames: &names{},
 	}
 }
 
@@ -248,18 +258,20 @@ func (c *kaConverter) syncGroup(b *kaNode) {
 	if !needArg(c.notes, b) {
 		return
 	}
-	g := &outSyncGroup{Name: b.arg(0)}
-	if !nameRE.MatchString(g.Name) {
-		g.Name = (&names{}).make(g.Name)
-	}
+	g := &outSyncGroup{Name: c.groupNames.make(b.arg(0))}
 	for _, n := range b.kids {
 		switch n.key {
 		case "group":
 			for _, m := range n.kids {
 				for _, member := range append([]string{m.key}, m.args...) {
-					if v, ok := c.instances[member]; ok {
+					v, ok := c.instances[member]
+					switch {
+					case ok && c.grouped[v] != "":
+						c.notes.unsupported(m.pos, member, "already a member of sync group %s; an instance belongs to one group", c.grouped[v])
+					case ok:
+						c.grouped[v] = g.Name
 						g.Members = append(g.Members, v)
-					} else {
+					default:
 						c.notes.unsupported(m.pos, member, "no converted vrrp_instance of this name; left out of sync group %s", g.Name)
 					}
 				}
@@ -281,6 +293,9 @@ func (c *kaConverter) syncGroup(b *kaNode) {
 	}
 	if len(g.Members) < 2 {
 		c.notes.unsupported(b.pos, b.key, "%s has fewer than two converted members, so it is left out", g.Name)
+		for _, m := range g.Members {
+			delete(c.grouped, m)
+		}
 		return
 	}
 	c.out.SyncGroups = append(c.out.SyncGroups, g)

@@ -31,7 +31,7 @@ func (c *kaConverter) instance(b *kaNode) {
 	advert := time.Second
 	garp := c.garp
 	vridSet := false
-	var trackScripts []*kaNode
+	var trackScripts, vipBlocks []*kaNode
 	for _, n := range b.kids {
 		switch n.key {
 		case "version":
@@ -44,7 +44,7 @@ func (c *kaConverter) instance(b *kaNode) {
 		switch n.key {
 		case "version":
 		case "interface":
-			if needArg(c.notes, n) {
+			if needArg(c.notes, n) && c.iface(n, n.arg(0)) {
 				in.out.Interface = n.arg(0)
 			}
 		case "virtual_router_id":
@@ -89,18 +89,12 @@ func (c *kaConverter) instance(b *kaNode) {
 			}
 		case "authentication":
 			c.authentication(in, n, version)
-		case "virtual_ipaddress":
-			for _, v := range n.kids {
-				c.vip(in, v, false)
-			}
-		case "virtual_ipaddress_excluded":
-			for _, v := range n.kids {
-				c.vip(in, v, true)
-			}
+		case "virtual_ipaddress", "virtual_ipaddress_excluded":
+			vipBlocks = append(vipBlocks, n) // after the interface is known
 		case "track_interface":
 			for _, t := range n.kids {
 				w, ok := trackWeight(c.notes, t, 0)
-				if ok {
+				if ok && c.iface(t, t.key) {
 					in.out.Track = append(in.out.Track, outTrack{Interface: t.key, Weight: w})
 				}
 			}
@@ -139,6 +133,11 @@ func (c *kaConverter) instance(b *kaNode) {
 			c.notes.unsupported(n.pos, n.key, "vigil has no equivalent; not converted")
 		}
 	}
+	for _, n := range vipBlocks {
+		for _, v := range n.kids {
+			c.vip(in, v, n.key == "virtual_ipaddress_excluded")
+		}
+	}
 	for _, t := range trackScripts {
 		c.trackScript(in, t)
 	}
@@ -154,6 +153,10 @@ func (c *kaConverter) instance(b *kaNode) {
 	case len(in.out.VIPs) == 0:
 		c.notes.unsupported(b.pos, b.key, "%s has no usable virtual_ipaddress, so it is not converted", b.arg(0))
 		return
+	}
+	if version == 2 && in.family == "6" {
+		version = 3
+		c.notes.ignored(b.pos, b.key, "%s is IPv6, which keepalived too runs on VRRP v3", b.arg(0))
 	}
 	if version == 2 {
 		in.out.Version = 2 // keepalived's default; vigil's is 3
@@ -177,6 +180,9 @@ func (c *kaConverter) instance(b *kaNode) {
 	// servers; vigil's automatic service tracking would, so it is off and
 	// only explicit tracks move the VIP.
 	in.out.AutoTrack = &outAutoTrack{Services: false}
+	if !c.claimRouter(in, b) {
+		return
+	}
 	c.instances[b.arg(0)] = in.out.Name
 	c.out.VRRP = append(c.out.VRRP, in.out)
 }
@@ -243,6 +249,7 @@ func (c *kaConverter) vip(in *kaInstance, n *kaNode, excluded bool) {
 		words[0] = a.String() // as written: a bare address is a host address
 	}
 	var dev string
+	seenOpt := map[string]bool{}
 	for i := 0; i < len(n.args); i++ {
 		opt := n.args[i]
 		if i+1 >= len(n.args) {
@@ -250,8 +257,17 @@ func (c *kaConverter) vip(in *kaInstance, n *kaNode, excluded bool) {
 			break
 		}
 		val := n.args[i+1]
+		if seenOpt[opt] && (opt == "dev" || opt == "label" || opt == "scope") {
+			c.notes.unsupported(n.pos, opt, "VIP %s: given twice; the first is kept", p)
+			i++
+			continue
+		}
+		seenOpt[opt] = true
 		switch opt {
 		case "dev":
+			if !c.iface(n, val) {
+				return
+			}
 			dev = val
 			words = append(words, opt, val)
 		case "scope":
@@ -378,4 +394,35 @@ func (c *kaConverter) unicast(in *kaInstance, b *kaNode) {
 		c.notes.ignored(b.pos, "unicast_src_ip", "used only with unicast peers of the same family; left out")
 		in.out.UnicastSource = ""
 	}
+}
+
+// iface accepts a Linux interface name (at most 15 bytes) and notes any other.
+func (c *kaConverter) iface(n *kaNode, name string) bool {
+	if name == "" || len(name) > 15 || strings.ContainsAny(name, "/ ") {
+		c.notes.unsupported(n.pos, n.key, "%q is not a Linux interface name (at most 15 bytes); left out", name)
+		return false
+	}
+	return true
+}
+
+// claimRouter refuses an instance that repeats another's interface, family
+// and vrid, or holds a VIP another already holds: keepalived refuses such
+// configs too, and two routers cannot own one address.
+func (c *kaConverter) claimRouter(in *kaInstance, b *kaNode) bool {
+	key := fmt.Sprintf("%s/%s/%d", in.out.Interface, in.family, in.out.VRID)
+	if other, ok := c.routers[key]; ok {
+		c.notes.unsupported(b.pos, b.key, "%s uses vrid %d on %s like %s; each virtual router on a link needs its own vrid, so it is not converted", b.arg(0), in.out.VRID, in.out.Interface, other)
+		return false
+	}
+	for a := range in.vips {
+		if other, ok := c.vipOwner[a]; ok {
+			c.notes.unsupported(b.pos, b.key, "%s holds %s like %s; two routers cannot own one address, so it is not converted", b.arg(0), a, other)
+			return false
+		}
+	}
+	c.routers[key] = b.arg(0)
+	for a := range in.vips {
+		c.vipOwner[a] = b.arg(0)
+	}
+	return true
 }

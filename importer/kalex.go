@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // keepalived.conf is a sequence of lines of words; "{" and "}" open and
@@ -25,21 +26,28 @@ type kaLine []kaToken
 const (
 	maxIncludeDepth = 8
 	maxInputLines   = 200000
+	maxIncludeReads = 256
 )
 
 type kaLexer struct {
 	files Files
 	notes *notes
 	lines []kaLine
+	// seen counts every line read and reads every file included, so a file
+	// that includes itself many times is refused instead of read forever.
+	seen, reads int
 }
 
 // lexFile appends the lines of name, expanding includes.
 func (l *kaLexer) lexFile(name string, data []byte, depth int) error {
 	for i, raw := range strings.Split(string(data), "\n") {
-		if len(l.lines) >= maxInputLines {
+		if l.seen++; l.seen > maxInputLines {
 			return fmt.Errorf("%s: more than %d lines (with includes); is an include looping?", name, maxInputLines)
 		}
 		p := pos{File: name, Line: i + 1}
+		if !utf8.ValidString(raw) {
+			return fmt.Errorf("%s:%d: not UTF-8 text", name, p.Line)
+		}
 		line := l.words(raw, p)
 		if len(line) == 0 {
 			continue
@@ -87,6 +95,9 @@ func (l *kaLexer) include(line kaLine, p pos, depth int) error {
 		l.notes.ignored(p, "include", "%s matches no file, so nothing is included (as keepalived does)", pattern)
 	}
 	for _, m := range matches {
+		if l.reads++; l.reads > maxIncludeReads {
+			return fmt.Errorf("%s:%d: more than %d files included; is an include looping?", p.File, p.Line, maxIncludeReads)
+		}
 		data, err := l.files.ReadFile(m)
 		if err != nil {
 			return fmt.Errorf("%s:%d: include: %w", p.File, p.Line, err)

@@ -39,7 +39,7 @@ func (c *kaConverter) virtualServer(b *kaNode) {
 			return
 		}
 		vs.out.Fwmark = uint32(mark)
-		vs.out.Name = c.serviceNames.make(fmt.Sprintf("fwmark-%d", mark))
+		vs.out.Name = c.services.names.make(fmt.Sprintf("fwmark-%d", mark))
 	case b.arg(0) == "group":
 		c.notes.unsupported(b.pos, b.key, "virtual_server group: vigil has no service groups; write one virtual_server per address and import again")
 		return
@@ -52,7 +52,7 @@ func (c *kaConverter) virtualServer(b *kaNode) {
 		}
 		vs.addr, vs.port = a, port
 		vs.out.Listen = addrPort(a, port)
-		vs.out.Name = c.serviceNames.make(strings.NewReplacer(":", "-").Replace(fmt.Sprintf("vs-%s-%d", a, port)))
+		vs.out.Name = c.services.names.make(strings.NewReplacer(":", "-").Replace(fmt.Sprintf("vs-%s-%d", a, port)))
 	}
 	lvs := &outLVS{}
 	for _, n := range b.kids {
@@ -63,6 +63,8 @@ func (c *kaConverter) virtualServer(b *kaNode) {
 		}
 	}
 	var realServers []*kaNode
+	var granularity string
+	var granularityPos pos
 	for _, n := range b.kids {
 		switch n.key {
 		case "delay_loop":
@@ -107,7 +109,7 @@ func (c *kaConverter) virtualServer(b *kaNode) {
 			}
 		case "persistence_granularity":
 			if needArg(c.notes, n) {
-				lvs.PersistenceNetmask = n.arg(0)
+				granularity, granularityPos = n.arg(0), n.pos
 			}
 		case "sorry_server":
 			c.sorryServer(vs, lvs, n)
@@ -157,9 +159,24 @@ func (c *kaConverter) virtualServer(b *kaNode) {
 		}
 		vs.out.Check = vs.check
 	}
+	if granularity != "" {
+		v6 := vs.addr.Is6()
+		if !vs.addr.IsValid() {
+			v6 = mustAddr(vs.out.Backends[0].Address).Is6()
+		}
+		if validNetmask(granularity, v6) {
+			lvs.PersistenceNetmask = granularity
+		} else {
+			c.notes.unsupported(granularityPos, "persistence_granularity", "%q is not a netmask or prefix length of the service's family; left out", granularity)
+		}
+	}
 	c.quorum(vs, b)
 	if *lvs != (outLVS{}) {
 		vs.out.LVS = lvs
+	}
+	if other, ok := c.services.claim(vs.out); !ok {
+		c.notes.unsupported(b.pos, b.key, "%s serves the same address or fwmark as %s; not converted", b.describe(), other)
+		return
 	}
 	c.out.Services = append(c.out.Services, vs.out)
 }
@@ -342,7 +359,9 @@ func (c *kaConverter) checker(vs *kaVS, b *kaNode, vsNode *kaNode, rsPort int) *
 		case "type":
 			ch.QueryType = strings.ToUpper(n.arg(0))
 		case "name":
-			ch.Query = n.arg(0)
+			if n.arg(0) != "" {
+				ch.Query = n.arg(0)
+			}
 		case "payload":
 			ch.Payload = n.arg(0)
 		case "require_reply":
@@ -357,7 +376,7 @@ func (c *kaConverter) checker(vs *kaVS, b *kaNode, vsNode *kaNode, rsPort int) *
 		c.notes.unsupported(b.pos, b.key, "MISC_CHECK without misc_path; not converted")
 		return nil
 	}
-	if ch.Type == "dns" && !slices.Contains([]string{"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"}, ch.QueryType) {
+	if ch.Type == "dns" && ch.QueryType != "" && !slices.Contains([]string{"A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"}, ch.QueryType) {
 		c.notes.unsupported(b.pos, b.key, "DNS query type %q is not supported; SOA is used", ch.QueryType)
 		ch.QueryType = "SOA"
 	}
@@ -365,6 +384,7 @@ func (c *kaConverter) checker(vs *kaVS, b *kaNode, vsNode *kaNode, rsPort int) *
 		ch.QueryType = ""
 	}
 	setTiming(ch, interval, timeout, 1, retry+1)
+	fitCheck(c.notes, ch, b.pos, b.key)
 	return ch
 }
 
@@ -441,4 +461,22 @@ func (c *kaConverter) quorum(vs *kaVS, b *kaNode) {
 		vs.out.Quorum = q
 	}
 	vs.out.Hysteresis = h
+}
+
+// validNetmask accepts what IPVS takes as persistence granularity: an IPv4
+// netmask or prefix length, or an IPv6 prefix length.
+func validNetmask(s string, v6 bool) bool {
+	if n, err := strconv.Atoi(s); err == nil {
+		if v6 {
+			return n >= 1 && n <= 128
+		}
+		return n >= 0 && n <= 32
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() || v6 {
+		return false
+	}
+	b := a.As4()
+	host := ^(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+	return host&(host+1) == 0
 }

@@ -268,3 +268,34 @@ func (ns *names) make(want string) string {
 	ns.used[s] = true
 	return s
 }
+
+// serviceSpace hands out service names and keeps two services from serving
+// the same address and protocol or the same fwmark, across both inputs.
+type serviceSpace struct {
+	names   names
+	listens map[string]string
+	fwmarks map[uint32]string
+}
+
+// claim records svc's address or fwmark, or returns the service that has it.
+func (s *serviceSpace) claim(svc *outService) (string, bool) {
+	if s.listens == nil {
+		s.listens, s.fwmarks = map[string]string{}, map[uint32]string{}
+	}
+	if svc.Fwmark != 0 {
+		if other, ok := s.fwmarks[svc.Fwmark]; ok {
+			return other, false
+		}
+		s.fwmarks[svc.Fwmark] = svc.Name
+		return "", true
+	}
+	key := svc.Listen
+	if svc.Protocol == "udp" {
+		key += "/udp"
+	}
+	if other, ok := s.listens[key]; ok {
+		return other, false
+	}
+	s.listens[key] = svc.Name
+	return "", true
+}
