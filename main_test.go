@@ -25,8 +25,8 @@ func runArgs(args ...string) (code int, stdout, stderr string) {
 
 func TestCheckAcceptsEveryExample(t *testing.T) {
 	files, err := filepath.Glob("examples/*/*.yaml")
-	if err != nil || len(files) < 6 {
-		t.Fatalf("want the three example pairs (6 files), found %v (%v)", files, err)
+	if err != nil || len(files) < 8 {
+		t.Fatalf("want the four example pairs (8 files), found %v (%v)", files, err)
 	}
 	for _, f := range files {
 		code, out, errOut := runArgs("check", "-c", f)
