@@ -165,10 +165,9 @@ func splitServerAddr(s string) (string, int, bool) {
 	case strings.Count(s, ":") == 1:
 		host, portStr, _ = strings.Cut(s, ":")
 	case strings.Count(s, ":") > 1:
-		if _, err := netip.ParseAddr(s); err != nil {
-			i := strings.LastIndex(s, ":")
-			host, portStr = s[:i], s[i+1:]
-		}
+		// HAProxy reads the port after the last colon, IPv6 or not.
+		i := strings.LastIndex(s, ":")
+		host, portStr = s[:i], s[i+1:]
 	}
 	if host == "" || strings.ContainsAny(host, " /") {
 		return "", 0, false
@@ -182,8 +181,8 @@ func splitServerAddr(s string) (string, int, bool) {
 		return host, 0, true
 	}
 	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 {
-		return "", 0, false
+	if err != nil || port < 1 || port > 65535 || strings.Trim(portStr, "0123456789") != "" {
+		return "", 0, false // "+1" and "-1" are HAProxy's port offsets
 	}
 	return host, port, true
 }
