@@ -137,8 +137,10 @@ func (c *kaConverter) virtualServer(b *kaNode) {
 			// read by the HTTP checkers below
 		case "real_server":
 			realServers = append(realServers, n)
+		case "retry", "nb_get_retry", "delay_before_retry", "warmup", "connect_timeout":
+			// defaults for the checkers below, read there
 		case "ha_suspend", "omega", "ops", "one_packet_scheduling", "sorry_server_inhibit", "sorry_server_lvs_method",
-			"lvs_flags", "lb_flags", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family", "retry", "delay_before_retry", "warmup", "connect_timeout":
+			"lvs_flags", "lb_flags", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback", "ip_family":
 			c.notes.unsupported(n.pos, n.key, "not supported for vigil lvs services; not converted")
 		default:
 			c.notes.unsupported(n.pos, n.key, "unknown virtual_server keyword; not converted")
@@ -251,7 +253,7 @@ func (c *kaConverter) realServer(vs *kaVS, lvs *outLVS, rs *kaNode, b *kaNode) {
 				c.notes.changed(n.pos, n.key, "vigil sets inhibit_on_failure per service; it now applies to every real server of %s", b.describe())
 			}
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "UDP_CHECK":
-			ch := c.checker(vs, n, b, port)
+			ch := c.checker(vs, n, b, rs, port)
 			switch {
 			case ch == nil:
 			case !first:
@@ -264,6 +266,8 @@ func (c *kaConverter) realServer(vs *kaVS, lvs *outLVS, rs *kaNode, b *kaNode) {
 			first = false
 		case "SMTP_CHECK", "PING_CHECK", "FILE_CHECK", "BFD_CHECK":
 			c.notes.unsupported(n.pos, n.key, "vigil has no such check; use a MISC_CHECK-style exec check (type exec) instead")
+		case "retry", "nb_get_retry", "delay_before_retry", "warmup", "connect_timeout":
+			// defaults for this real server's checkers, read there
 		case "uthreshold", "lthreshold":
 			c.notes.unsupported(n.pos, n.key, "vigil does not set IPVS connection thresholds")
 		case "notify_up", "notify_down":
@@ -282,7 +286,7 @@ func mustAddr(s string) netip.Addr {
 }
 
 // checker converts one real server checker block into a vigil check.
-func (c *kaConverter) checker(vs *kaVS, b *kaNode, vsNode *kaNode, rsPort int) *outCheck {
+func (c *kaConverter) checker(vs *kaVS, b *kaNode, vsNode, rsNode *kaNode, rsPort int) *outCheck {
 	ch := &outCheck{}
 	interval, timeout := vs.interval, 5*time.Second
 	retry := 1
@@ -314,8 +318,19 @@ func (c *kaConverter) checker(vs *kaVS, b *kaNode, vsNode *kaNode, rsPort int) *
 			ch.Host = n.arg(0)
 		}
 	}
+	// keepalived lets the virtual_server and the real_server set the
+	// checkers' timing; the checker's own lines come last and win.
+	var lines []*kaNode
+	for _, outer := range []*kaNode{vsNode, rsNode} {
+		for _, n := range outer.kids {
+			switch n.key {
+			case "retry", "nb_get_retry", "delay_before_retry", "warmup", "connect_timeout":
+				lines = append(lines, n)
+			}
+		}
+	}
 	urls := 0
-	for _, n := range b.kids {
+	for _, n := range append(lines, b.kids...) {
 		switch n.key {
 		case "connect_timeout", "misc_timeout", "delay_loop":
 			if d, ok := seconds(c.notes, n, n.arg(0)); ok && d > 0 {
