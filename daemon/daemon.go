@@ -234,6 +234,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.started = time.Now()
 	d.openFiles = d.raiseOpenFilesLogged()
+	d.raiseSchedPriorityLogged()
 	// The parts run under a context of their own, not the caller's: on
 	// stop the instances go first and the services after them (below).
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

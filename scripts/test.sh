@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # chromium: the web page's browser test (api/browser_test.go) drives it
 # headless through chromedp.
 need=()
-for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump \
+for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump wrk:wrk \
 	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils chromium:chromium; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done

@@ -60,7 +60,7 @@ func vigilPid(t *testing.T, h *lab.Host) int {
 	for _, f := range strings.Fields(string(out)) {
 		pid, _ := strconv.Atoi(f)
 		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if strings.TrimSpace(string(comm)) == "vigil" {
+		if strings.HasPrefix(strings.TrimSpace(string(comm)), "vigil") {
 			found = append(found, pid)
 		}
 	}
