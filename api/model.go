@@ -69,6 +69,22 @@ type Instance struct {
 	Reason string `json:"reason,omitempty"`
 	// Tracks are the checks and services whose failure moves the priority.
 	Tracks []Track `json:"tracks,omitempty"`
+	// Problems are what the instance finds wrong with its peers (split
+	// brain, config mismatch, a silent peer), with the likely cause.
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Problem is one ongoing trouble a VRRP instance sees with a peer.
+type Problem struct {
+	// Kind is master_conflict, config_mismatch or peer_silent.
+	Kind string `json:"kind"`
+	// Peer is the address the trouble comes from.
+	Peer string `json:"peer"`
+	// Cause is the likely cause, in words an operator acts on.
+	Cause string `json:"cause"`
+	// Since is when it was first seen; LastSeen the latest sign of it.
+	Since    time.Time `json:"since"`
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // Track is one tracked target of a VRRP instance.

@@ -45,6 +45,13 @@ func WriteTable(w io.Writer, st Status, now time.Time) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	// Problems go under the table: their causes are sentences, too long
+	// for a column.
+	for _, in := range st.Instances {
+		for _, p := range in.Problems {
+			fmt.Fprintf(w, "  ! %s %s from %s for %s: %s\n", in.Name, p.Kind, p.Peer, age(p.Since, now), p.Cause)
+		}
+	}
 
 	fmt.Fprintf(w, "\nServices: %d\n", len(st.Services))
 	for _, s := range st.Services {

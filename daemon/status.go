@@ -100,6 +100,9 @@ func (d *Daemon) Status() api.Status {
 		for _, t := range s.Tracks {
 			in.Tracks = append(in.Tracks, api.Track{Name: t.Name, Weight: t.Weight, Failing: t.Failing})
 		}
+		for _, p := range s.Problems {
+			in.Problems = append(in.Problems, api.Problem{Kind: string(p.Kind), Peer: p.Peer.String(), Cause: p.Cause, Since: p.Since, LastSeen: p.LastSeen})
+		}
 		st.Instances = append(st.Instances, in)
 	}
 	lvsStats := map[string]lvs.Stats{}

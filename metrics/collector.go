@@ -29,6 +29,7 @@ type descs struct {
 	vrrpState, vrrpPriority, vrrpBasePriority         *prometheus.Desc
 	vrrpAdvertsSent, vrrpAdvertsReceived, vrrpDropped *prometheus.Desc
 	vrrpAnnouncements, vrrpMasterConflicts            *prometheus.Desc
+	vrrpProblem                                       *prometheus.Desc
 
 	checkUp *prometheus.Desc
 
@@ -68,6 +69,7 @@ func newCollector(src Sources) *collector {
 		vrrpDropped:         d("vigil_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}),
 		vrrpAnnouncements:   d("vigil_vrrp_announcements_sent_total", "Gratuitous ARPs and unsolicited neighbour advertisements sent for the VIPs.", inst),
 		vrrpMasterConflicts: d("vigil_vrrp_master_conflicts_total", "Adverts from another master received while this instance was master: a split brain resolving, or a peer that cannot hear this node.", inst),
+		vrrpProblem:         d("vigil_vrrp_problem", "1 while the diagnosis sees a problem of this kind with a peer (master_conflict, config_mismatch, peer_silent); the status API says which peer and the likely cause.", []string{"instance", "kind"}),
 
 		checkUp: d("vigil_check_up", "Health check state after rise/fall: 1 up, 0 down.", []string{"check", "target", "consumer"}),
 
@@ -164,6 +166,13 @@ func (c *collector) collectVRRP(ch chan<- prometheus.Metric, in VRRPInstance) {
 	}
 	ch <- gauge(c.d.vrrpPriority, float64(in.Status.Priority), name)
 	ch <- gauge(c.d.vrrpBasePriority, float64(in.Status.Base), name)
+	for _, k := range vrrp.ProblemKinds {
+		on := false
+		for _, p := range in.Status.Problems {
+			on = on || p.Kind == k
+		}
+		ch <- gauge(c.d.vrrpProblem, boolValue(on), name, string(k))
+	}
 	st := in.Stats
 	if st == nil {
 		return

@@ -32,7 +32,8 @@ func snapshot() Sources {
 	return Sources{
 		Instances: func() []VRRPInstance {
 			return []VRRPInstance{
-				{Status: vrrp.Status{Name: "VI_1", State: vrrp.Master, Priority: 90, Base: 100}, Stats: master},
+				{Status: vrrp.Status{Name: "VI_1", State: vrrp.Master, Priority: 90, Base: 100,
+					Problems: []vrrp.Problem{{Kind: vrrp.ProblemMasterConflict, Peer: netip.MustParseAddr("10.0.0.2")}}}, Stats: master},
 				{Status: vrrp.Status{Name: "VI_2", State: vrrp.Fault, Priority: 0, Base: 50}}, // no counters
 			}
 		},

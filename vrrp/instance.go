@@ -101,6 +101,9 @@ type Status struct {
 	LastReason string
 	Since      time.Time
 	Tracks     []TrackStatus // in the order they were first reported
+	// Problems are what the diagnosis finds wrong with the peers (split
+	// brain, config mismatch, a silent peer), oldest first.
+	Problems []Problem
 }
 
 // Instance runs one virtual router: it owns the socket, the timers and the
@@ -142,6 +145,7 @@ type Instance struct {
 	reconcileTick  *time.Ticker
 
 	conflictLogged time.Time // last "another master" log line, to rate-limit it
+	diag           *diagnosis
 }
 
 // conflictLogEvery bounds the "another master" log line: a peer that
@@ -174,6 +178,7 @@ func NewInstance(cfg InstanceConfig, hooks Hooks, log *slog.Logger) (*Instance, 
 		fired:        make(chan timerFire, 16),
 		tracks:       map[string]TrackStatus{},
 		v6:           cfg.VIPs[0].Prefix.Addr().Is6(),
+		diag:         newDiagnosis(),
 	}
 	in.hooks.Store(&hooks)
 	in.status.Store(&Status{Name: cfg.Name, State: Initialize, Priority: cfg.Priority, Base: cfg.Priority, Since: time.Now()})
@@ -360,6 +365,7 @@ func (in *Instance) Run(ctx context.Context) error {
 			}
 		case <-in.reconcileTick.C:
 			in.reconcile()
+			in.diagnoseTick()
 		case <-refresh:
 			in.announce(in.cfg.GARP.RefreshRepeat, 0)
 		}
@@ -473,6 +479,7 @@ func (in *Instance) handle(r Received) {
 	if wasMaster && adv.Priority > 0 {
 		in.masterConflict(r.Src, adv.Priority)
 	}
+	in.diagnoseAdvert(r.Src, adv, wasMaster)
 	if in.adopted && adv.Priority > 0 && in.machine.State() == Backup {
 		// Someone else is master: the VIPs we kept from before a restart
 		// are stale here and must go at once.
@@ -504,6 +511,7 @@ func (in *Instance) validate(r Received) (Advert, bool) {
 	}
 	if err := adv.Check(Expect{Version: in.cfg.Version, VRID: in.cfg.VRID, AuthPass: in.cfg.AuthPass, Interval: in.cfg.AdvertInterval}); err != nil {
 		in.dropped(ReasonOf(err), r, err.Error())
+		in.diagnoseMismatch(r.Src, ReasonOf(err), err.Error())
 		return Advert{}, false
 	}
 	if len(in.cfg.UnicastPeers) > 0 && !slices.Contains(in.cfg.UnicastPeers, r.Src) {
@@ -764,6 +772,7 @@ func (in *Instance) publish(reason string) {
 	for _, k := range in.trackKeys {
 		s.Tracks = append(s.Tracks, in.tracks[k])
 	}
+	s.Problems = in.diag.list()
 	if s.State != old.State {
 		s.Since = time.Now()
 	}
