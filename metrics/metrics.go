@@ -75,6 +75,7 @@ type Metrics struct {
 	transitions   *prometheus.CounterVec
 	probeDuration *prometheus.HistogramVec
 	probeFailures *prometheus.CounterVec
+	alerts        *prometheus.CounterVec
 }
 
 // New builds the metrics over src. The registry also holds the Go runtime
@@ -95,12 +96,16 @@ func New(src Sources) *Metrics {
 			Name: "vigil_check_failures_total",
 			Help: "Failed health check probes, by check and class of reason (refused, timeout, status, body, exec, dns, other).",
 		}, []string{"check", "reason_class"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerts_total",
+			Help: "Alert events by sink (webhook URL without query, or SMTP server) and outcome: sent, failed (refused or out of retries), dropped (queue full or stopping).",
+		}, []string{"sink", "outcome"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(src),
-		m.transitions, m.probeDuration, m.probeFailures,
+		m.transitions, m.probeDuration, m.probeFailures, m.alerts,
 	)
 	// ContinueOnError: one bad series (say, two services the daemon named
 	// alike) must not blank the whole page; the error is counted in
@@ -135,4 +140,10 @@ func (m *Metrics) ObserveProbe(check, target string, d time.Duration, ok bool, r
 	if !ok {
 		m.probeFailures.WithLabelValues(check, reasonClass(reason)).Inc()
 	}
+}
+
+// ObserveAlert counts n alert events that met outcome ("sent", "failed",
+// "dropped") at sink; the daemon passes it to alerts as its Observe.
+func (m *Metrics) ObserveAlert(sink, outcome string, n int) {
+	m.alerts.WithLabelValues(sink, outcome).Add(float64(n))
 }

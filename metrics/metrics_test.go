@@ -106,6 +106,7 @@ func TestLint(t *testing.T) {
 	m := New(snapshot())
 	m.ObserveTransition("VI_1", vrrp.Backup, vrrp.Master)
 	m.ObserveProbe("web-http", "10.0.0.21:8080", 3*time.Millisecond, false, "connect refused")
+	m.ObserveAlert("email smtp.example.com:25", "sent", 1)
 	problems, err := testutil.GatherAndLint(m.reg)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestLint(t *testing.T) {
 		}
 	}
 	// The lint must have seen every one of ours: the snapshot makes the
-	// collector emit each metric it describes, plus the three event-fed.
+	// collector emit each metric it describes, plus the four event-fed.
 	mfs, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func TestLint(t *testing.T) {
 			ours++
 		}
 	}
-	if want := len(newCollector(Sources{}).all) + 3; ours != want {
+	if want := len(newCollector(Sources{}).all) + 4; ours != want {
 		t.Errorf("linted %d vigil_ metrics, want %d", ours, want)
 	}
 }
@@ -238,6 +239,24 @@ vigil_vrrp_transitions_total{from="master",instance="VI_1",to="backup"} 1
 vigil_vrrp_transitions_total{from="backup",instance="VI_2",to="fault"} 1
 `
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "vigil_vrrp_transitions_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestObserveAlert(t *testing.T) {
+	m := New(Sources{})
+	m.ObserveAlert("webhook https://hooks.example.com/vigil", "sent", 1)
+	m.ObserveAlert("webhook https://hooks.example.com/vigil", "sent", 1)
+	m.ObserveAlert("webhook https://hooks.example.com/vigil", "dropped", 30)
+	m.ObserveAlert("email smtp.example.com:25", "failed", 3)
+	want := `
+# HELP vigil_alerts_total Alert events by sink (webhook URL without query, or SMTP server) and outcome: sent, failed (refused or out of retries), dropped (queue full or stopping).
+# TYPE vigil_alerts_total counter
+vigil_alerts_total{outcome="failed",sink="email smtp.example.com:25"} 3
+vigil_alerts_total{outcome="dropped",sink="webhook https://hooks.example.com/vigil"} 30
+vigil_alerts_total{outcome="sent",sink="webhook https://hooks.example.com/vigil"} 2
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "vigil_alerts_total"); err != nil {
 		t.Error(err)
 	}
 }
