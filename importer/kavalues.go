@@ -91,9 +91,3 @@ func splitCommand(s string) []string {
 	}
 	return out
 }
-
-// nodeText is a statement's keyword and arguments as one line, for messages
-// and for blocks whose lines are data (virtual_ipaddress, group).
-func (n *kaNode) text() string {
-	return strings.TrimSpace(n.key + " " + strings.Join(n.args, " "))
-}

@@ -33,11 +33,15 @@ func (s Severity) String() string {
 
 // Note is one finding of the conversion, tied to the line it is about.
 type Note struct {
-	File     string
-	Line     int
-	Keyword  string
+	// File and Line are where the keyword was written (Line 0: the whole file).
+	File string
+	Line int
+	// Keyword is what the note is about, as the input spells it.
+	Keyword string
+	// Severity says whether the conversion lost or changed something.
 	Severity Severity
-	Message  string
+	// Message says what happened and what to do.
+	Message string
 }
 
 // String renders the note like a compiler message so editors can jump to it:
