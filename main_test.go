@@ -121,7 +121,7 @@ func TestHelpAndUsage(t *testing.T) {
 func TestRunRefusesUnbuiltParts(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "svc.yaml")
 	for text, want := range map[string]string{
-		"alerts: { webhooks: [{ url: \"http://127.0.0.1:9/hook\" }] }\nservices:\n  - { name: web, listen: \"127.0.0.1:80\", backends: [127.0.0.1:8080] }\n": "alerts are not built yet",
+		"node: lb1\n": "nothing to run: no vrrp instances and no services",
 	} {
 		os.WriteFile(file, []byte(text), 0o644)
 		code, _, errOut := runArgs("run", "-c", file)

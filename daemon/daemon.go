@@ -106,9 +106,6 @@ func refuseUnbuilt(cfg *config.Config) error {
 	if cfg.LVS.Sync != nil {
 		return fmt.Errorf("%s: lvs.sync is not built yet; remove it", cfg.File)
 	}
-	if len(cfg.Alerts.Webhooks) > 0 || cfg.Alerts.Email != nil {
-		return fmt.Errorf("%s: alerts are not built yet; remove the alerts: section", cfg.File)
-	}
 	return nil
 }
 
@@ -165,6 +162,7 @@ type runState struct {
 	hooksWG   sync.WaitGroup
 	notifyMu  sync.Mutex
 	notifiers map[string]*Notifier
+	alerts    *alerting
 
 	parts    sync.WaitGroup
 	errMu    sync.Mutex
@@ -252,6 +250,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Hooks drain last: after every part has stopped and queued its events.
 	defer func() { stopHooks(); rt.hooksWG.Wait() }()
 	defer rt.announce.Close()
+	dispatcher, err := d.newDispatcher(d.cfg)
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	// Alerts too, flushed after the parts have stopped (deferred calls
+	// run once Run's body is done).
+	rt.alerts = d.startAlerts(dispatcher)
+	defer rt.alerts.stop()
 
 	rt.wiring = d.wire(rt, d.cfg)
 	rt.wiring.startHealth()

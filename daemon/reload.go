@@ -9,6 +9,7 @@ import (
 
 	"github.com/moby/ipvs"
 
+	"vigil/alerts"
 	"vigil/config"
 	"vigil/lvs"
 	"vigil/metrics"
@@ -89,6 +90,11 @@ type reloadPlan struct {
 	// api is the api: section made ready: the token (re)read, so a
 	// rotated token_file takes effect, and moved listeners bound.
 	api *apiChange
+
+	// alerts replaces the running alert senders when replaceAlerts is
+	// set (nil when the new config has none).
+	alerts        *alerts.Dispatcher
+	replaceAlerts bool
 }
 
 // serviceStart is a new proxy service and where its socket comes from.
@@ -232,6 +238,12 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 			return nil, err
 		}
 	}
+	if !reflect.DeepEqual(cfg.Alerts, d.cfg.Alerts) || cfg.Node != d.cfg.Node {
+		if p.alerts, err = d.newDispatcher(cfg); err != nil {
+			return nil, err
+		}
+		p.replaceAlerts = true
+	}
 	return p, nil
 }
 
@@ -321,6 +333,10 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 	}
 	if p.api != nil {
 		d.applyAPI(rt, p.api)
+	}
+	if p.replaceAlerts {
+		// The old senders flush in the background, for up to alertFlush.
+		rt.alerts.replace(p.alerts)
 	}
 	return errors.Join(errs...)
 }
