@@ -55,7 +55,7 @@ func New(node string, cfg config.Alerts, o Options) (*Dispatcher, error) {
 		d.closers = append(d.closers, w.Close)
 	}
 	if ec := cfg.Email; ec != nil {
-		m, err := NewEmail(ec.SMTPServer, ec.From, ec.To, node)
+		m, err := NewEmail(ec.SMTPServer, ec.From, ec.To, node, o.Log)
 		if err != nil {
 			return nil, err
 		}

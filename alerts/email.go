@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/smtp"
 	"net/textproto"
@@ -24,13 +25,14 @@ type Email struct {
 	to     []string
 	node   string
 	helo   string
+	log    *slog.Logger
 	seq    atomic.Uint64 // for Message-IDs
 }
 
 // NewEmail makes a mail sink sending from from to every address in to,
 // through server (host:port). node names the sender in subjects and in
-// the EHLO greeting.
-func NewEmail(server, from string, to []string, node string) (*Email, error) {
+// the EHLO greeting; log gets the recipients the server refuses.
+func NewEmail(server, from string, to []string, node string, log *slog.Logger) (*Email, error) {
 	host, _, err := net.SplitHostPort(server)
 	if err != nil {
 		return nil, fmt.Errorf("smtp server %q: %w", server, err)
@@ -39,7 +41,7 @@ func NewEmail(server, from string, to []string, node string) (*Email, error) {
 	if hostnameRE.MatchString(node) {
 		helo = node
 	}
-	return &Email{server: server, host: host, from: from, to: to, node: node, helo: helo}, nil
+	return &Email{server: server, host: host, from: from, to: to, node: node, helo: helo, log: log}, nil
 }
 
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?$`)
@@ -48,8 +50,10 @@ var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9
 func (m *Email) Name() string { return "email " + m.server }
 
 // Deliver sends one mail carrying batch. A 5xx reply (the server refuses
-// the sender, a recipient or the message) is permanent; anything else
-// that fails is worth another attempt.
+// the sender, every recipient or the message) is permanent; anything else
+// that fails is worth another attempt. A recipient the server refuses for
+// good is left out and logged: one address gone stale must not silence
+// the alerts to the others.
 func (m *Email) Deliver(ctx context.Context, batch []Event) error {
 	err := m.send(ctx, batch)
 	var reply *textproto.Error
@@ -95,10 +99,23 @@ func (m *Email) send(ctx context.Context, batch []Event) error {
 	if err := c.Mail(m.from); err != nil {
 		return fmt.Errorf("MAIL FROM:<%s>: %w", m.from, err)
 	}
+	var refused error
+	accepted := 0
 	for _, to := range m.to {
-		if err := c.Rcpt(to); err != nil {
+		err := c.Rcpt(to)
+		var reply *textproto.Error
+		switch {
+		case err == nil:
+			accepted++
+		case errors.As(err, &reply) && reply.Code >= 500:
+			refused = fmt.Errorf("RCPT TO:<%s>: %w", to, err)
+			m.log.Error("SMTP server refuses an alert recipient", "sink", m.Name(), "err", refused)
+		default:
 			return fmt.Errorf("RCPT TO:<%s>: %w", to, err)
 		}
+	}
+	if accepted == 0 {
+		return refused
 	}
 	w, err := c.Data()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -67,12 +68,39 @@ func runSender(t *testing.T, s *Sender) {
 }
 
 func testLog(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slog.New(slog.NewTextHandler(&tWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t *testing.T }
+// loggedLines is a logger to the test's log that also counts the lines
+// containing a string.
+func loggedLines(t *testing.T) (*slog.Logger, func(substr string) int) {
+	w := &tWriter{t: t}
+	return slog.New(slog.NewTextHandler(w, nil)), func(substr string) int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		n := 0
+		for _, l := range w.lines {
+			if strings.Contains(l, substr) {
+				n++
+			}
+		}
+		return n
+	}
+}
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+type tWriter struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.lines = append(w.lines, string(p))
+	w.mu.Unlock()
+	w.t.Log(string(p))
+	return len(p), nil
+}
 
 func webhookSender(t *testing.T, url string, headers map[string]string) *Sender {
 	w, err := NewWebhook(url, headers)
@@ -105,7 +133,8 @@ func TestWebhookDeliversInOrder(t *testing.T) {
 	for i := range n {
 		s.Enqueue(Event{Node: "lb1", Kind: "backend", Subject: fmt.Sprintf("web/10.0.0.%d:80", i), From: "up", To: "down", Reason: "connect refused", Time: t0})
 	}
-	waitFor(t, "20 events", func() bool { return len(r.events()) == n })
+	// The receiver keeps an event before it answers: wait for both.
+	waitFor(t, "20 events", func() bool { return len(r.events()) == n && s.Stats().Sent == n })
 	for i, e := range r.events() {
 		if want := fmt.Sprintf("web/10.0.0.%d:80", i); e.Subject != want {
 			t.Fatalf("event %d is %q, want %q: out of order", i, e.Subject, want)
@@ -186,7 +215,8 @@ func TestWebhookStalledReceiverNeverBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSender(w, SenderOptions{QueueSize: QueueSize, Timeout: time.Minute, MaxBatch: 1, Log: testLog(t)})
+	log, lines := loggedLines(t)
+	s := NewSender(w, SenderOptions{QueueSize: QueueSize, Timeout: time.Minute, MaxBatch: 1, Log: log})
 	runSender(t, s)
 	s.Enqueue(Event{Subject: "first"})
 	waitFor(t, "the first event to be in flight", func() bool { return s.Stats().Queued == 0 })
@@ -203,6 +233,9 @@ func TestWebhookStalledReceiverNeverBlocks(t *testing.T) {
 	st := s.Stats()
 	if st.Queued != QueueSize || st.Dropped != n-QueueSize {
 		t.Errorf("stats %+v, want %d queued and %d dropped", st, QueueSize, n-QueueSize)
+	}
+	if got := lines("dropping events"); got != 1 {
+		t.Errorf("%d log lines about drops, want 1 (then one per %v)", got, dropLogEvery)
 	}
 	t.Logf("%d events enqueued in %v", n, took)
 }
