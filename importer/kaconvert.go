@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -325,7 +324,7 @@ func (c *kaConverter) notifyProgram(n *kaNode) (string, bool) {
 	return words[0], true
 }
 
-// describe names a statement for messages: "vrrp_instance VI_1".
+// describe names a statement for messages: "virtual_server 10.0.0.1 80".
 func (n *kaNode) describe() string {
-	return fmt.Sprintf("%s %s", n.key, n.arg(0))
+	return strings.TrimSpace(n.key + " " + strings.Join(n.args, " "))
 }

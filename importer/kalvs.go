@@ -216,7 +216,7 @@ func (c *kaConverter) realServer(vs *kaVS, lvs *outLVS, rs *kaNode, b *kaNode) {
 		c.notes.unsupported(rs.pos, rs.key, "%q is not \"IP [PORT]\"; left out", strings.Join(rs.args, " "))
 		return
 	case port == 0:
-		c.notes.unsupported(rs.pos, rs.key, "vigil needs the real server's port; add it and import again")
+		c.notes.unsupported(rs.pos, rs.key, "vigil needs each real server's port: its config has no port-less real server, which keepalived's fwmark services use to keep the client's port; add one and import again")
 		return
 	case vs.addr.IsValid() && a.Is4() != vs.addr.Is4():
 		c.notes.unsupported(rs.pos, rs.key, "%s is not of the service's address family; left out", a)
