@@ -16,4 +16,11 @@
 // Manager re-runs the loop on every change and on a slow timer, so a
 // flushed or hand-edited table is repaired, reads the table back after
 // each write, and reports each service's health for VRRP tracking.
+//
+// Connection synchronisation (keepalived's lvs_sync_daemon) is the
+// kernel's own sync daemon: StartSyncDaemon, StopSyncDaemon and
+// SyncDaemons drive it over generic netlink, and ReconcileSync keeps the
+// one role VRRP asks for (master on the node holding the VIP, backup
+// elsewhere), so a backup already has the master's connections when the
+// VIP moves to it.
 package lvs
