@@ -45,12 +45,16 @@ func FuzzKeepalived(f *testing.F) {
 	addSeeds(f, "keepalived/*.conf")
 	addSeeds(f, "keepalived/*/*.conf")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzConvert(t, Input{Keepalived: "k/keepalived.conf"}, MapFiles{
+		files := MapFiles{
 			"k/keepalived.conf": data,
 			// an include target, and one that includes the main file again
 			"k/a.conf":    []byte("vrrp_script s { script \"pidof haproxy\" }\n"),
 			"k/loop.conf": []byte("include keepalived.conf\n"),
-		})
+			// services for liveness scripts to become tracks of
+			"k/haproxy.cfg": []byte("listen a\n bind :80\n server s 10.0.0.1:80 check\nlisten b\n bind 10.0.0.100:81\n server s 10.0.0.1:80\n"),
+		}
+		fuzzConvert(t, Input{Keepalived: "k/keepalived.conf"}, files)
+		fuzzConvert(t, Input{Keepalived: "k/keepalived.conf", HAProxy: "k/haproxy.cfg"}, files)
 	})
 }
 

@@ -12,9 +12,10 @@ import (
 // are its default_backend's servers and whose routes are its use_backend
 // rules.
 type haConverter struct {
-	notes    *notes
-	services *serviceSpace
-	crtBase  string
+	notes     *notes
+	services  *serviceSpace
+	crtBase   string
+	linesRead int
 }
 
 func newHAConverter(ns *notes, services *serviceSpace) *haConverter {

@@ -83,11 +83,21 @@ var ignoredOptions = map[string]string{
 // evalProxy reads a section's lines into an haProxy.
 func (c *haConverter) evalProxy(sec *haSection) *haProxy {
 	px := &haProxy{sec: sec, mode: "tcp", timeouts: map[string]time.Duration{}, retries: 3, acls: map[string][]haACL{}}
-	for _, l := range sec.effectiveLines() {
+	lines := sec.effectiveLines()
+	// Each frontend and rule reads its backend's lines again: a bound on
+	// the lines read keeps a hostile file from taking forever.
+	if c.linesRead += len(lines); c.linesRead > maxLinesRead {
+		c.notes.unsupported(sec.pos, sec.kind, "the file makes the importer read more than %d lines (defaults and backends are read once per use); %s and what follows are not converted", maxLinesRead, sec.name)
+		return px
+	}
+	for _, l := range lines {
 		c.line(px, l)
 	}
 	return px
 }
+
+// maxLinesRead bounds the lines evalProxy reads in one conversion.
+const maxLinesRead = 1_000_000
 
 // line applies one proxy line; every keyword it does not map is noted.
 func (c *haConverter) line(px *haProxy, l haLine) {

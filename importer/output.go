@@ -238,12 +238,13 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 // for foreign ones, unique within one kind.
 type names struct {
 	used map[string]bool
+	next map[string]int // the next suffix to try per base, so repeats stay linear
 }
 
 // make returns a valid, unused name close to want.
 func (ns *names) make(want string) string {
 	if ns.used == nil {
-		ns.used = map[string]bool{}
+		ns.used, ns.next = map[string]bool{}, map[string]int{}
 	}
 	var b strings.Builder
 	for _, r := range want {
@@ -262,8 +263,10 @@ func (ns *names) make(want string) string {
 		s = s[:60]
 	}
 	base := s
-	for i := 2; ns.used[s]; i++ {
-		s = fmt.Sprintf("%s-%d", base, i)
+	for ns.used[s] {
+		n := max(ns.next[base], 2)
+		ns.next[base] = n + 1
+		s = fmt.Sprintf("%s-%d", base, n)
 	}
 	ns.used[s] = true
 	return s

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -187,5 +188,46 @@ func TestFmtDuration(t *testing.T) {
 		if got := fmtDuration(in); got != want {
 			t.Errorf("fmtDuration(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestNamesUnique(t *testing.T) {
+	var ns names
+	got := []string{ns.make("VI 1"), ns.make("VI_1"), ns.make("VI_1"), ns.make("VI_1-2"), ns.make(""), ns.make("-x")}
+	want := []string{"VI_1", "VI_1-2", "VI_1-3", "VI_1-2-2", "x", "x-x"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestLargeInputsStayFast converts inputs built to make a careless
+// converter quadratic: many instances of one name, many frontends over a
+// large defaults section and backend.
+func TestLargeInputsStayFast(t *testing.T) {
+	var ka, ha strings.Builder
+	for i := range 1500 {
+		fmt.Fprintf(&ka, "vrrp_instance VI {\n interface eth0\n virtual_router_id %d\n virtual_ipaddress { 10.%d.%d.1 }\n}\n", i%255+1, i/255, i%255)
+	}
+	ha.WriteString("defaults\n")
+	for range 1500 {
+		ha.WriteString(" option httplog\n")
+	}
+	ha.WriteString("backend b\n")
+	for i := range 1500 {
+		fmt.Fprintf(&ha, " server s%d 10.0.%d.%d:80\n", i, i/250, i%250+1)
+	}
+	for i := range 1500 {
+		fmt.Fprintf(&ha, "frontend f%d\n bind 10.1.%d.%d:80\n default_backend b\n", i, i/250, i%250+1)
+	}
+	start := time.Now()
+	res, err := Convert(Input{Keepalived: "k.conf", HAProxy: "h.cfg"}, MapFiles{"k.conf": []byte(ka.String()), "h.cfg": []byte(ha.String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %s", d)
+	}
+	if !strings.Contains(string(res.YAML), "lines (defaults and backends are read once per use)") {
+		t.Error("the read bound did not stop the conversion")
 	}
 }
