@@ -100,6 +100,8 @@ func (c *kaConverter) convert(top []*kaNode) {
 }
 
 func (c *kaConverter) globalDefs(g *kaNode) {
+	var mail []*kaNode
+	defer func() { c.email(g, mail) }()
 	for _, n := range g.kids {
 		switch n.key {
 		case "router_id":
@@ -123,8 +125,12 @@ func (c *kaConverter) globalDefs(g *kaNode) {
 		case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_interval",
 			"vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat":
 			c.garpSetting(&c.garp, n, n.key[len("vrrp_"):])
-		case "notification_email", "notification_email_from", "smtp_server", "smtp_connect_timeout", "smtp_helo_name":
-			c.notes.unsupported(n.pos, n.key, "vigil does not send e-mail yet (alerts are not built); use a notify program to send mail")
+		case "notification_email", "notification_email_from", "smtp_server":
+			mail = append(mail, n)
+		case "smtp_connect_timeout", "smtp_helo_name":
+			c.notes.ignored(n.pos, n.key, "vigil's mail sender has its own timeout and greeting")
+		case "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker":
+			c.notes.ignored(n.pos, n.key, "with alerts.email set, vigil mails every VRRP transition and backend change")
 		case "lvs_id", "lvs_sync_daemon":
 			c.notes.unsupported(n.pos, n.key, "IPVS connection sync (lvs.sync) is not built in vigil yet")
 		case "vrrp_skip_check_adv_addr", "vrrp_check_unicast_src", "vrrp_strict", "vrrp_iptables",
@@ -283,7 +289,7 @@ func (c *kaConverter) syncGroup(b *kaNode) {
 			c.notes.unsupported(n.pos, n.key, "vigil runs one notify program per group, called with GROUP %s STATE 0; "+
 				"write one that dispatches on the state (case \"$3\" in MASTER) ...;; esac) and set it as notify", g.Name)
 		case "smtp_alert":
-			c.notes.unsupported(n.pos, n.key, "vigil does not send e-mail yet; use notify")
+			c.notes.ignored(n.pos, n.key, "with alerts.email set, vigil mails every transition")
 		case "global_tracking", "sync_group_tracking_weight":
 			c.notes.ignored(n.pos, n.key, "vigil keeps each member's own tracking; a group moves together when any member changes state")
 		default:

@@ -116,7 +116,7 @@ func (c *kaConverter) instance(b *kaNode) {
 		case "accept", "no_accept":
 			c.notes.ignored(n.pos, n.key, "vigil's VIPs are ordinary addresses, so the master always accepts traffic to them")
 		case "smtp_alert":
-			c.notes.unsupported(n.pos, n.key, "vigil does not send e-mail yet; use notify")
+			c.notes.ignored(n.pos, n.key, "with alerts.email set, vigil mails every transition")
 		case "debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "notify_priority_changes", "kernel_rx_buf_size":
 			c.notes.ignored(n.pos, n.key, "no equivalent in vigil; it does not change which node owns the VIPs")
 		case "dont_track_primary":

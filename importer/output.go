@@ -21,6 +21,17 @@ type outConfig struct {
 	SyncGroups []*outSyncGroup      `yaml:"sync_groups,omitempty"`
 	Checks     map[string]*outCheck `yaml:"checks,omitempty"`
 	Services   []*outService        `yaml:"services,omitempty"`
+	Alerts     *outAlerts           `yaml:"alerts,omitempty"`
+}
+
+type outAlerts struct {
+	Email *outEmail `yaml:"email,omitempty"`
+}
+
+type outEmail struct {
+	SMTPServer string   `yaml:"smtp_server"`
+	From       string   `yaml:"from"`
+	To         []string `yaml:"to,flow"`
 }
 
 type outInstance struct {

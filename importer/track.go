@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"fmt"
 	"net/netip"
 	"path"
 	"regexp"
@@ -71,8 +72,12 @@ func (c *kaConverter) replaceWithServices(in *kaInstance, s *kaScript, t *kaNode
 		c.notes.changed(t.pos, t.key, "checks that %s is alive, but no imported HAProxy service listens on this instance's VIPs; kept as an exec check", s.alive)
 		return false
 	}
-	c.notes.changed(t.pos, t.key, "checked that %s is alive (%s); replaced by tracking vigil's own services %s with weight %d: they fail while vigil cannot serve them (listener down or no backend up), which covers the process being down",
-		s.alive, strings.Join(s.check.Command, " "), strings.Join(tracked, ", "), weight)
+	each := ""
+	if len(tracked) > 1 && weight != 0 {
+		each = fmt.Sprintf(" (each failing service counts: two failing move the priority by %d)", 2*weight)
+	}
+	c.notes.changed(t.pos, t.key, "checked that %s is alive (%s); replaced by tracking vigil's own services %s with weight %d%s: they fail while vigil cannot serve them (listener down or no backend up), which covers the process being down",
+		s.alive, strings.Join(s.check.Command, " "), strings.Join(tracked, ", "), weight, each)
 	s.used = true
 	return true
 }
