@@ -209,14 +209,14 @@ func TestLargeInputsStayFast(t *testing.T) {
 		fmt.Fprintf(&ka, "vrrp_instance VI {\n interface eth0\n virtual_router_id %d\n virtual_ipaddress { 10.%d.%d.1 }\n}\n", i%255+1, i/255, i%255)
 	}
 	ha.WriteString("defaults\n")
-	for range 1500 {
+	for range 2000 {
 		ha.WriteString(" option httplog\n")
 	}
 	ha.WriteString("backend b\n")
-	for i := range 1500 {
-		fmt.Fprintf(&ha, " server s%d 10.0.%d.%d:80\n", i, i/250, i%250+1)
+	for i := range 10 {
+		fmt.Fprintf(&ha, " server s%d 10.0.0.%d:80\n", i, i+1)
 	}
-	for i := range 1500 {
+	for i := range 600 {
 		fmt.Fprintf(&ha, "frontend f%d\n bind 10.1.%d.%d:80\n default_backend b\n", i, i/250, i%250+1)
 	}
 	start := time.Now()
