@@ -154,6 +154,10 @@ vrrp:
 		return scrape(t, cli, apiAddr)["go_goroutines"].GetMetric()[0].GetGauge().GetValue()
 	}
 	fds0, gr0 := fdCount(t, pid), goroutines()
+	// The open-files limit the daemon raised is the one its metrics report.
+	if soft, _ := openFilesLimit(t, pid); scrape(t, cli, apiAddr)["process_max_fds"].GetMetric()[0].GetGauge().GetValue() != float64(soft) {
+		t.Errorf("process_max_fds differs from the process's open files limit %d", soft)
+	}
 
 	// About 10 s of flapping (200 probes of each), the status watched all along.
 	start := time.Now()
