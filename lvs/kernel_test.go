@@ -519,7 +519,11 @@ func TestKernelRepairAndReload(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
+		// Run uses the same netlink socket: one dump at a time on it, or
+		// the kernel answers EBUSY.
+		m.ipvsMu.Lock()
 		actual, err := Read(l.ipvs)
+		m.ipvsMu.Unlock()
 		if err != nil {
 			t.Fatal(err)
 		}
