@@ -84,7 +84,8 @@ func (n *node) start() {
 // restart starts the same config again after the process ended.
 func (n *node) restart() {
 	n.t.Helper()
-	if !n.proc.Exited() {
+	// A process just killed may not have been reaped yet on a busy machine.
+	if _, exited := n.proc.Wait(10 * time.Second); !exited {
 		n.t.Fatalf("%s: restart while still running", n.host.Name)
 	}
 	n.start()
