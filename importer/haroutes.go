@@ -31,31 +31,51 @@ func (c *haConverter) acl(px *haProxy, l haLine) {
 	}
 }
 
-// aclMatch reads "CRITERION [flags] VALUES...".
+// aclMatch reads "CRITERION [flags] VALUES...". The criterion and its
+// match method (-m) together say what is matched: a whole Host, a domain
+// and its subdomains, a Host suffix, or a path prefix.
 func (c *haConverter) aclMatch(w []string, l haLine) (haACL, bool) {
 	crit := strings.ToLower(w[0])
+	method := ""
 	var vals []string
 	for i := 1; i < len(w); i++ {
 		switch w[i] {
 		case "-i", "--":
-		case "-m", "-f", "-M":
+		case "-m":
+			if i+1 < len(w) {
+				method = w[i+1]
+			}
 			i++
+		case "-f", "-M", "-u":
+			c.notes.unsupported(l.pos, crit+" "+w[i], "ACL values from files or maps are not read; rules using this ACL are not converted")
+			return haACL{}, false
 		default:
 			vals = append(vals, w[i])
 		}
 	}
+	kind := ""
+	switch {
+	case (crit == "hdr(host)" || crit == "req.hdr(host)" || crit == "hdr(host,1)") && (method == "" || method == "str"):
+		kind = "host"
+	case crit == "hdr_dom(host)" && method == "", (crit == "hdr(host)" || crit == "req.hdr(host)") && method == "dom":
+		kind = "domain"
+	case crit == "hdr_end(host)" && method == "", (crit == "hdr(host)" || crit == "req.hdr(host)") && method == "end":
+		kind = "suffix"
+	case (crit == "path_beg" || crit == "url_beg") && method == "", (crit == "path" || crit == "url") && method == "beg":
+		kind = "path"
+	}
 	var a haACL
-	switch crit {
-	case "hdr(host)", "req.hdr(host)", "hdr(host,1)":
+	switch kind {
+	case "host":
 		for _, v := range vals {
 			a.hosts = append(a.hosts, strings.ToLower(v))
 		}
-	case "hdr_dom(host)", "req.hdr(host),dom":
+	case "domain":
 		for _, v := range vals {
 			v = strings.ToLower(strings.Trim(v, "."))
 			a.hosts = append(a.hosts, v, "*."+v)
 		}
-	case "hdr_end(host)":
+	case "suffix":
 		for _, v := range vals {
 			v = strings.ToLower(v)
 			if !strings.HasPrefix(v, ".") {
@@ -64,7 +84,7 @@ func (c *haConverter) aclMatch(w []string, l haLine) (haACL, bool) {
 			}
 			a.hosts = append(a.hosts, "*."+strings.TrimPrefix(v, "."))
 		}
-	case "path_beg", "url_beg", "path,beg":
+	case "path":
 		for _, v := range vals {
 			if strings.HasPrefix(v, "/") {
 				a.paths = append(a.paths, v)
@@ -73,7 +93,11 @@ func (c *haConverter) aclMatch(w []string, l haLine) (haACL, bool) {
 			}
 		}
 	default:
-		c.notes.unsupported(l.pos, "acl "+crit, "vigil routes by Host (hdr, hdr_dom, hdr_end) and path prefix (path_beg) only; rules using this ACL are not converted")
+		what := crit
+		if method != "" {
+			what += " -m " + method
+		}
+		c.notes.unsupported(l.pos, "acl "+what, "vigil routes by Host (hdr, hdr_dom, hdr_end) and path prefix (path_beg) only; rules using this ACL are not converted")
 		return a, false
 	}
 	return a, len(a.hosts)+len(a.paths) > 0
@@ -146,7 +170,7 @@ func (c *haConverter) condition(px *haProxy, u haUse) ([]routeMatch, bool) {
 			}
 			a, ok := c.aclMatch(w[i+1:end], haLine{words: w, pos: u.pos})
 			if !ok {
-				return nil, false
+				return c.badCondition(u)
 			}
 			term = append(term, a)
 			i = end
