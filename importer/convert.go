@@ -75,7 +75,7 @@ func Convert(in Input, files Files) (*Result, error) {
 		kc := newKAConverter(ns, out, services)
 		if in.HAProxy != "" {
 			kc.haproxy = haServices
-			if kc.haproxy == nil {
+			if kc.haproxy == nil { // still "imported alongside", with no service to track
 				kc.haproxy = []*outService{}
 			}
 		}
