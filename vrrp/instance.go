@@ -145,8 +145,14 @@ type Instance struct {
 	reconcileTick  *time.Ticker
 
 	conflictLogged time.Time // last "another master" log line, to rate-limit it
+	lastAnswer     time.Time // last announcement answering another master
 	diag           *diagnosis
 }
+
+// answerEvery bounds the announcements answering a lower-priority master:
+// the first heals a split brain at once; a peer that keeps advertising
+// (it cannot hear us) gets one a second, not a GARP burst per advert.
+const answerEvery = time.Second
 
 // conflictLogEvery bounds the "another master" log line: a peer that
 // cannot hear us (a one-way block) sends one every advert interval.
@@ -565,6 +571,12 @@ func (in *Instance) apply(actions []Action) {
 				in.removeVIPs("")
 			}
 		case Announce:
+			if a.Answer {
+				if time.Since(in.lastAnswer) < answerEvery {
+					continue
+				}
+				in.lastAnswer = time.Now()
+			}
 			in.announce(in.cfg.GARP.Repeat, in.cfg.GARP.Delay)
 			if in.cfg.GARP.Refresh > 0 && in.refresh == nil {
 				in.refresh = time.NewTicker(in.cfg.GARP.Refresh)

@@ -183,7 +183,12 @@ type RemoveVIPs struct{}
 
 // Announce asks for a gratuitous ARP / unsolicited NA burst, so switches
 // and clients move their traffic to us. It always comes after AddVIPs.
-type Announce struct{}
+type Announce struct {
+	// Answer marks the announcement a master makes on hearing a
+	// lower-priority master: the runner rate-limits those, since a peer
+	// that cannot hear us (a one-way block) sends one every interval.
+	Answer bool
+}
 
 // Transition reports a state change with a reason a human can act on. It
 // is the last action of its Step, after the effects it describes, so a
@@ -514,7 +519,7 @@ func (m *Machine) masterAdvert(e AdvertReceived) {
 		(e.Priority == m.priority && e.From.Compare(m.p.Address) > 0)
 	if !higher {
 		m.emit(SendAdvert{Priority: m.priority})
-		m.emit(Announce{})
+		m.emit(Announce{Answer: true})
 		m.setTimer(AdvertTimer, m.p.AdvertInterval)
 		return
 	}

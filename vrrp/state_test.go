@@ -435,13 +435,13 @@ func TestMachineMasterAdvert(t *testing.T) {
 		{
 			name:      "equal priority lower address: assert ourselves",
 			ev:        AdvertReceived{From: machAddrLow, Priority: 100, Interval: time.Second},
-			want:      []Action{SendAdvert{100}, Announce{}, SetTimer{AdvertTimer, time.Second}},
+			want:      []Action{SendAdvert{100}, Announce{Answer: true}, SetTimer{AdvertTimer, time.Second}},
 			wantState: Master, wantAddr: machAddrSelf, wantIntvl: time.Second,
 		},
 		{
 			name:      "lower priority: assert ourselves",
 			ev:        AdvertReceived{From: machAddrHigh, Priority: 99, Interval: time.Second},
-			want:      []Action{SendAdvert{100}, Announce{}, SetTimer{AdvertTimer, time.Second}},
+			want:      []Action{SendAdvert{100}, Announce{Answer: true}, SetTimer{AdvertTimer, time.Second}},
 			wantState: Master, wantAddr: machAddrSelf, wantIntvl: time.Second,
 		},
 		{
