@@ -3,10 +3,13 @@ package lvs
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -74,7 +77,7 @@ func StartSyncDaemon(role SyncRole, iface string, id uint8) error {
 	if err := checkSyncDaemon(want); err != nil {
 		return fmt.Errorf("lvs sync: start %s daemon on %s: %w", role, iface, err)
 	}
-	err := execDaemon(ipvsCmdNewDaemon, want, true)
+	err := unanswered(ipvsCmdNewDaemon, want, func(running []SyncDaemon) bool { return slices.Contains(running, want) })
 	if errors.Is(err, syscall.EEXIST) {
 		running, rerr := SyncDaemons()
 		if rerr != nil {
@@ -98,11 +101,34 @@ func StartSyncDaemon(role SyncRole, iface string, id uint8) error {
 // StopSyncDaemon stops the kernel's sync daemon of role, in the network
 // namespace of the calling thread. Stopping one that does not run succeeds.
 func StopSyncDaemon(role SyncRole) error {
-	err := execDaemon(ipvsCmdDelDaemon, SyncDaemon{Role: role}, false)
+	err := unanswered(ipvsCmdDelDaemon, SyncDaemon{Role: role}, func(running []SyncDaemon) bool {
+		return !slices.ContainsFunc(running, func(d SyncDaemon) bool { return d.Role == role })
+	})
 	if err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("lvs sync: stop %s daemon: %w", role, err)
 	}
 	return nil
+}
+
+// unanswered sends a start or stop of d and copes with the kernel not
+// answering (see ackTimeout): it reads the daemons back, and done on what
+// it reads means the request took effect; otherwise it sends it again, a
+// few times, before giving up with EAGAIN.
+func unanswered(cmd uint8, d SyncDaemon, done func([]SyncDaemon) bool) error {
+	var err error
+	for range 3 {
+		if err = execDaemon(cmd, d, cmd == ipvsCmdNewDaemon); !errors.Is(err, unix.EAGAIN) {
+			return err
+		}
+		running, rerr := SyncDaemons()
+		if rerr != nil {
+			return fmt.Errorf("%w (and reading back: %v)", err, rerr)
+		}
+		if done(running) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: no answer from the kernel, %d tries", err, 3)
 }
 
 // SyncDaemons reads back the sync daemons running in the network namespace
@@ -112,7 +138,7 @@ func SyncDaemons() ([]SyncDaemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lvs sync: read daemons: %w", err)
 	}
-	msgs, err := req.Execute(unix.NETLINK_GENERIC, 0)
+	msgs, err := execute(req)
 	if err != nil {
 		return nil, fmt.Errorf("lvs sync: read daemons: %w", err)
 	}
@@ -142,8 +168,38 @@ func execDaemon(cmd uint8, d SyncDaemon, settings bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = req.Execute(unix.NETLINK_GENERIC, 0)
+	_, err = execute(req)
 	return err
+}
+
+// ackTimeout bounds the wait for the kernel's answer. The kernel handles a
+// request inside the send, so the answer is queued by the time the send
+// returns; but on Debian's 6.1 kernel about one stop of a master daemon in
+// ten was seen never acknowledged, the daemon stopped all the same (the
+// cause is not established; one candidate is an -EINTR from kthread_stop,
+// which netlink_rcv_skb does not acknowledge).
+// vishvananda/netlink would wait its default 60 s, holding up the role
+// switch and vigil's shutdown; after ackTimeout the callers read the
+// daemons back instead (EAGAIN).
+const ackTimeout = 2 * time.Second
+
+// execute sends req on a socket of its own, in the calling thread's
+// network namespace, and waits at most ackTimeout for each answer.
+func execute(req *nl.NetlinkRequest) ([][]byte, error) {
+	sock, err := nl.GetNetlinkSocketAt(netns.None(), netns.None(), unix.NETLINK_GENERIC)
+	if err != nil {
+		return nil, err
+	}
+	defer sock.Close()
+	tv := unix.NsecToTimeval(ackTimeout.Nanoseconds())
+	if err := sock.SetSendTimeout(&tv); err != nil {
+		return nil, err
+	}
+	if err := sock.SetReceiveTimeout(&tv); err != nil {
+		return nil, err
+	}
+	req.Sockets = map[int]*nl.SocketHandle{unix.NETLINK_GENERIC: {Socket: sock}}
+	return req.Execute(unix.NETLINK_GENERIC, 0)
 }
 
 // daemonRequest is a request to the IPVS family carrying attrs (the nested
