@@ -71,6 +71,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := checkCapabilities(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkLVSSync(cfg); err != nil {
+		return nil, err
+	}
 	services, err := buildServices(cfg, log)
 	if err != nil {
 		return nil, err
@@ -102,9 +105,6 @@ func (d *Daemon) MetricsHandler() http.Handler { return d.metrics.Handler() }
 func refuseUnbuilt(cfg *config.Config) error {
 	if len(cfg.VRRP) == 0 && len(cfg.Services) == 0 {
 		return fmt.Errorf("%s: nothing to run: no vrrp instances and no services", cfg.File)
-	}
-	if cfg.LVS.Sync != nil {
-		return fmt.Errorf("%s: lvs.sync is not built yet; remove it", cfg.File)
 	}
 	return nil
 }
@@ -170,6 +170,7 @@ type runState struct {
 	stops    map[any]func() // *vrrp.Instance or *proxy.Service -> stop and wait
 	wiring   *wiring
 	lvsStops func()
+	lvsSync  *lvsSyncer // while lvs.sync is configured
 }
 
 // notifier returns the one Notifier of a program, started on first use;
@@ -260,6 +261,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	rt.alerts = d.startAlerts(dispatcher)
 	defer rt.alerts.stop()
 
+	d.applyLVSSync(rt, d.cfg)
 	rt.wiring = d.wire(rt, d.cfg)
 	rt.wiring.startHealth()
 	rt.start("links", true, rt.links.Run)
@@ -397,6 +399,7 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 			w.health[sc.Name] = &serviceHealth{s: d.services[sc.Name]}
 		}
 	}
+	lvsSync := rt.lvsSync
 	for i, ic := range cfg.VRRP {
 		in := d.instances[i]
 		notify := rt.notifier(ic.Notify, ic.NotifyTimeout.D())
@@ -409,6 +412,9 @@ func (d *Daemon) wire(rt *runState, cfg *config.Config) *wiring {
 					notify.Notify("INSTANCE", name, notifyState(t.To), strconv.Itoa(int(prio)))
 				}
 				groups.observe(name, t)
+				if lvsSync != nil {
+					lvsSync.observe(name, t.To)
+				}
 			},
 			OnFault: groups.observeFault,
 		})

@@ -124,6 +124,9 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 	if err := checkCapabilities(cfg); err != nil {
 		return nil, err
 	}
+	if err := checkLVSSync(cfg); err != nil {
+		return nil, err
+	}
 	p = &reloadPlan{
 		cfg: cfg, old: d.cfg, byName: map[string]*vrrp.Instance{},
 		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{},
@@ -281,6 +284,8 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 	}
 
 	d.cfg, d.instances, d.byName, d.services = p.cfg, p.instances, p.byName, p.services
+	// lvs.sync changed or not, the syncer follows the instance named now.
+	d.applyLVSSync(rt, p.cfg)
 	d.applyAdmin(p.cfg, p.services)
 
 	// The new wiring subscribes before the old lets go, so check probers
