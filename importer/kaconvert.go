@@ -29,9 +29,22 @@ type kaConverter struct {
 	grouped    map[string]string
 	groupNames *names
 
+	// syncDaemon is lvs_sync_daemon (global) or lvs_sync_daemon_interface
+	// (in an instance), resolved once the instances are known.
+	syncDaemon *kaSyncDaemon
+
 	// haproxy holds the services imported from haproxy.cfg alongside, whose
 	// liveness scripts become service tracking; nil when there is none.
 	haproxy []*outService
+}
+
+// kaSyncDaemon is keepalived's IPVS sync daemon setting.
+type kaSyncDaemon struct {
+	pos      pos
+	key      string
+	iface    string
+	instance string // keepalived's instance name
+	id       int
 }
 
 // kaScript is one vrrp_script, kept until a track_script uses it.
@@ -92,6 +105,7 @@ func (c *kaConverter) convert(top []*kaNode) {
 			c.syncGroup(n)
 		}
 	}
+	c.lvsSync()
 	for _, name := range sortedKeys(c.scripts) {
 		if s := c.scripts[name]; !s.used {
 			c.notes.ignored(s.pos, "vrrp_script", "%s is not tracked by any instance, so it is not converted", name)
@@ -131,8 +145,13 @@ func (c *kaConverter) globalDefs(g *kaNode) {
 			c.notes.ignored(n.pos, n.key, "vigil's mail sender has its own timeout and greeting")
 		case "smtp_alert", "smtp_alert_vrrp", "smtp_alert_checker":
 			c.notes.ignored(n.pos, n.key, "with alerts.email set, vigil mails every VRRP transition and backend change")
-		case "lvs_id", "lvs_sync_daemon":
-			c.notes.unsupported(n.pos, n.key, "IPVS connection sync (lvs.sync) is not built in vigil yet")
+		case "lvs_id":
+			// keepalived's old name for router_id.
+			if needArg(c.notes, n) && c.out.Node == "" {
+				c.out.Node = n.arg(0)
+			}
+		case "lvs_sync_daemon":
+			c.globalSyncDaemon(n)
 		case "vrrp_skip_check_adv_addr", "vrrp_check_unicast_src", "vrrp_strict", "vrrp_iptables",
 			"vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_priority", "checker_priority", "enable_traps",
 			"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "vrrp_no_swap", "checker_no_swap",
@@ -333,4 +352,55 @@ func (c *kaConverter) notifyProgram(n *kaNode) (string, bool) {
 // describe names a statement for messages: "virtual_server 10.0.0.1 80".
 func (n *kaNode) describe() string {
 	return strings.TrimSpace(n.key + " " + strings.Join(n.args, " "))
+}
+
+// globalSyncDaemon reads "lvs_sync_daemon IFACE INSTANCE [id N] [maxlen N]
+// [port N] [ttl N] [group ADDR]".
+func (c *kaConverter) globalSyncDaemon(n *kaNode) {
+	if len(n.args) < 2 {
+		c.notes.unsupported(n.pos, n.key, "want an interface and a vrrp_instance name")
+		return
+	}
+	sd := &kaSyncDaemon{pos: n.pos, key: n.key, iface: n.arg(0), instance: n.arg(1)}
+	for i := 2; i < len(n.args); i += 2 {
+		opt := n.args[i]
+		if i+1 >= len(n.args) {
+			c.notes.unsupported(n.pos, opt, "%s without a value; not converted", opt)
+			break
+		}
+		switch opt {
+		case "id":
+			if v, ok := integer(c.notes, n, n.args[i+1], 0, 255); ok {
+				sd.id = v
+			}
+		case "maxlen", "port", "ttl", "group":
+			c.notes.unsupported(n.pos, opt, "vigil starts the kernel's sync daemon with its defaults (port 8848, multicast 224.0.0.81, ttl 1); %s %s is not converted", opt, n.args[i+1])
+		default:
+			c.notes.unsupported(n.pos, opt, "unknown lvs_sync_daemon option; not converted")
+		}
+	}
+	c.setSyncDaemon(sd)
+}
+
+// setSyncDaemon keeps the first sync daemon setting: vigil runs one.
+func (c *kaConverter) setSyncDaemon(sd *kaSyncDaemon) {
+	if c.syncDaemon != nil {
+		c.notes.unsupported(sd.pos, sd.key, "a second IPVS sync daemon setting; vigil runs one, the one at line %d", c.syncDaemon.pos.Line)
+		return
+	}
+	c.syncDaemon = sd
+}
+
+// lvsSync emits lvs.sync once the instance it follows is known.
+func (c *kaConverter) lvsSync() {
+	sd := c.syncDaemon
+	if sd == nil {
+		return
+	}
+	name, ok := c.instances[sd.instance]
+	if !ok {
+		c.notes.unsupported(sd.pos, sd.key, "no converted vrrp_instance %s for the sync daemon to follow; set lvs.sync by hand", sd.instance)
+		return
+	}
+	c.out.LVS = &outLVSGlobal{Sync: &outLVSSync{Interface: sd.iface, ID: sd.id, Instance: name}}
 }

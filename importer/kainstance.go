@@ -122,7 +122,10 @@ func (c *kaConverter) instance(b *kaNode) {
 		case "dont_track_primary":
 			c.notes.unsupported(n.pos, n.key, "vigil always faults an instance whose interface is down")
 		case "lvs_sync_daemon_interface":
-			c.notes.unsupported(n.pos, n.key, "IPVS connection sync (lvs.sync) is not built in vigil yet")
+			// The old form: the sync daemon follows this instance, sync id 0.
+			if needArg(c.notes, n) {
+				c.setSyncDaemon(&kaSyncDaemon{pos: n.pos, key: n.key, iface: n.arg(0), instance: b.arg(0)})
+			}
 		case "virtual_routes", "virtual_rules":
 			c.notes.unsupported(n.pos, n.key, "vigil moves only addresses; add the routes in a notify program")
 		case "mcast_src_ip":

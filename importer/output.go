@@ -21,7 +21,18 @@ type outConfig struct {
 	SyncGroups []*outSyncGroup      `yaml:"sync_groups,omitempty"`
 	Checks     map[string]*outCheck `yaml:"checks,omitempty"`
 	Services   []*outService        `yaml:"services,omitempty"`
+	LVS        *outLVSGlobal        `yaml:"lvs,omitempty"`
 	Alerts     *outAlerts           `yaml:"alerts,omitempty"`
+}
+
+type outLVSGlobal struct {
+	Sync *outLVSSync `yaml:"sync,omitempty"`
+}
+
+type outLVSSync struct {
+	Interface string `yaml:"interface"`
+	ID        int    `yaml:"id"`
+	Instance  string `yaml:"instance"`
 }
 
 type outAlerts struct {
