@@ -15,6 +15,11 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// API serves metrics, the status API and the status page.
 	API API `yaml:"api"`
+	// Nice is the daemon's scheduling priority (nice value, -20..19; lower
+	// runs first). The default, -10, keeps VRRP adverts on time when the
+	// CPUs are saturated; 0 leaves the process as started (keepalived's
+	// default). Needs root or CAP_SYS_NICE to go below the starting value.
+	Nice int `yaml:"nice"`
 	// ScriptUser runs exec checks and notify hooks as this unprivileged user
 	// (keepalived's script_user); empty runs them as vigil's own user.
 	ScriptUser string `yaml:"script_user"`

@@ -179,6 +179,9 @@ func (v *validator) config(c *Config) {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.api(&c.API)
+	if c.Nice < -20 || c.Nice > 19 {
+		v.errorf("nice", "%d is not a nice value: want -20 (first) to 19 (last)", c.Nice)
+	}
 
 	for i := range c.VRRP {
 		v.instance(i, &c.VRRP[i], c)

@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// daemonNice is the nice value the daemon runs at when it may (root, or
-// CAP_SYS_NICE). Measured on 2 cores saturated by wrk through the master's
-// own proxy (tests/load_test.go, 50 ms adverts): at nice 0 the master's
+// Why the config's nice defaults to -10, the value the daemon runs at when
+// it may (root, or CAP_SYS_NICE). Measured on 2 cores saturated by wrk
+// through the master's own proxy (tests/load_test.go, 50 ms adverts): at nice 0 the master's
 // adverts left with gaps of up to 0.3-1 s, past the backup's 0.18 s
 // Master_Down_Interval, and the backup took over 1-3 times a minute; at
 // -10 the longest gap was 0.135 s and no transition happened. The time
@@ -18,8 +18,10 @@ import (
 // daemons), not VRRP waiting behind proxy goroutines in the Go scheduler:
 // pinning the VRRP loop to one high-priority thread would not help, since
 // that thread must still get a P from a thread the OS has descheduled.
-// keepalived's answer is the same (vrrp_priority / process_priority).
-const daemonNice = -10
+// keepalived's answer is the same (vrrp_priority / process_priority). The
+// cost: on a box shared with CPU-hungry neighbours (bench/proxy.sh runs
+// wrk and nginx beside the proxy) vigil takes their CPU first, which can
+// lower its own throughput; nice: 0 opts out.
 
 // raiseSchedPriority sets every thread of the process to nice (Linux
 // nice is per thread; threads made later inherit it from the thread that
@@ -62,10 +64,11 @@ func raiseSchedPriority(nice int) (int, error) {
 // nice value, warned: VRRP may then miss adverts when the node's CPUs are
 // saturated.
 func (d *Daemon) raiseSchedPriorityLogged() {
-	nice, err := raiseSchedPriority(daemonNice)
+	want := d.cfg.Nice
+	nice, err := raiseSchedPriority(want)
 	if err != nil {
 		d.log.Warn("cannot raise the scheduling priority (needs CAP_SYS_NICE); under CPU saturation VRRP adverts may be late and a backup may take over",
-			"nice", nice, "want", daemonNice, "err", err)
+			"nice", nice, "want", want, "err", err)
 		return
 	}
 	d.log.Info("scheduling priority", "nice", nice)

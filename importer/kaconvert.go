@@ -152,8 +152,13 @@ func (c *kaConverter) globalDefs(g *kaNode) {
 			}
 		case "lvs_sync_daemon":
 			c.globalSyncDaemon(n)
+		case "vrrp_priority", "process_priority":
+			// keepalived renices its VRRP process; vigil is one process.
+			if v, ok := integer(c.notes, n, n.arg(0), -20, 19); ok {
+				c.out.Nice = &v
+			}
 		case "vrrp_skip_check_adv_addr", "vrrp_check_unicast_src", "vrrp_strict", "vrrp_iptables",
-			"vrrp_mcast_group4", "vrrp_mcast_group6", "vrrp_priority", "checker_priority", "enable_traps",
+			"vrrp_mcast_group4", "vrrp_mcast_group6", "checker_priority", "enable_traps",
 			"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "vrrp_no_swap", "checker_no_swap",
 			"max_auto_priority", "dynamic_interfaces", "vrrp_startup_delay", "lvs_timeouts", "lvs_flush",
 			"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert", "vrrp_garp_lower_prio_repeat",

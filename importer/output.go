@@ -16,6 +16,7 @@ import (
 
 type outConfig struct {
 	Node       string               `yaml:"node,omitempty"`
+	Nice       *int                 `yaml:"nice,omitempty"`
 	ScriptUser string               `yaml:"script_user,omitempty"`
 	VRRP       []*outInstance       `yaml:"vrrp,omitempty"`
 	SyncGroups []*outSyncGroup      `yaml:"sync_groups,omitempty"`

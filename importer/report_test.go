@@ -16,13 +16,13 @@ func TestReportNamesUnsupported(t *testing.T) {
 		in   Input
 		want Note
 	}{
-		{Input{Keepalived: ka}, Note{File: ka, Line: 70, Keyword: "use_vmac", Severity: Unsupported}},
-		{Input{Keepalived: ka}, Note{File: ka, Line: 71, Keyword: "mcast_src_ip", Severity: Unsupported}},
-		{Input{Keepalived: ka}, Note{File: ka, Line: 72, Keyword: "virtual_routes", Severity: Unsupported}},
-		{Input{Keepalived: ka}, Note{File: ka, Line: 65, Keyword: "notify_master/backup/fault/stop", Severity: Unsupported}},
+		{Input{Keepalived: ka}, Note{File: ka, Line: 71, Keyword: "use_vmac", Severity: Unsupported}},
+		{Input{Keepalived: ka}, Note{File: ka, Line: 72, Keyword: "mcast_src_ip", Severity: Unsupported}},
+		{Input{Keepalived: ka}, Note{File: ka, Line: 73, Keyword: "virtual_routes", Severity: Unsupported}},
+		{Input{Keepalived: ka}, Note{File: ka, Line: 66, Keyword: "notify_master/backup/fault/stop", Severity: Unsupported}},
 		{Input{Keepalived: ka}, Note{File: ka, Line: 11, Keyword: "vrrp_strict", Severity: Unsupported}},
 		{Input{Keepalived: ka}, Note{File: ka, Line: 12, Keyword: "maxlen", Severity: Unsupported}},
-		{Input{Keepalived: ka}, Note{File: ka, Line: 33, Keyword: "state", Severity: Ignored}},
+		{Input{Keepalived: ka}, Note{File: ka, Line: 34, Keyword: "state", Severity: Ignored}},
 		{Input{Keepalived: lvs}, Note{File: lvs, Line: 90, Keyword: "misc_dynamic", Severity: Unsupported}},
 		{Input{Keepalived: lvs}, Note{File: lvs, Line: 92, Keyword: "SMTP_CHECK", Severity: Unsupported}},
 		{Input{Keepalived: lvs}, Note{File: lvs, Line: 32, Keyword: "delay_before_retry", Severity: Changed}},
