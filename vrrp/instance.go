@@ -146,8 +146,16 @@ type Instance struct {
 
 	conflictLogged time.Time // last "another master" log line, to rate-limit it
 	lastAnswer     time.Time // last announcement answering another master
+	// handoverGen and handoverPending track a VIP removal delayed by
+	// handoverGrace after a better master took over.
+	handoverGen     uint64
+	handoverPending bool
 	diag           *diagnosis
 }
+
+// handoverGrace is how long a resigning master keeps its VIPs after
+// hearing its successor, for the successor's GARP to reach the clients.
+const handoverGrace = 50 * time.Millisecond
 
 // answerEvery bounds the announcements answering a lower-priority master:
 // the first heals a split brain at once; a peer that keeps advertising
@@ -560,6 +568,8 @@ func (in *Instance) apply(actions []Action) {
 		case StopTimer:
 			in.stopTimer(a.Timer)
 		case AddVIPs:
+			in.handoverGen++ // a pending handover removal no longer applies
+			in.handoverPending = false
 			in.adopted = false
 			if n, err := in.vips.Add(); err != nil {
 				in.log.Error("adding VIPs failed", "err", err)
@@ -567,7 +577,11 @@ func (in *Instance) apply(actions []Action) {
 				in.log.Debug("VIPs added", "count", n)
 			}
 		case RemoveVIPs:
-			if !in.holdVIPs {
+			switch {
+			case in.holdVIPs:
+			case a.Handover:
+				in.removeVIPsAfterGrace()
+			default:
 				in.removeVIPs("")
 			}
 		case Announce:
@@ -593,6 +607,25 @@ func (in *Instance) apply(actions []Action) {
 			}
 		}
 	}
+}
+
+// removeVIPsAfterGrace takes the VIPs off handoverGrace from now, on the
+// instance goroutine, unless the instance is master again by then.
+func (in *Instance) removeVIPsAfterGrace() {
+	in.handoverGen++
+	gen := in.handoverGen
+	in.handoverPending = true
+	time.AfterFunc(handoverGrace, func() {
+		in.post(func() {
+			if gen != in.handoverGen || !in.handoverPending {
+				return
+			}
+			in.handoverPending = false
+			if in.machine.State() != Master {
+				in.removeVIPs("handed over to a better master")
+			}
+		})
+	})
 }
 
 func (in *Instance) removeVIPs(why string) {
@@ -745,8 +778,22 @@ func (in *Instance) shutdown(packets <-chan Received) {
 	for t := range in.timers {
 		in.stopTimer(Timer(t))
 	}
+	if in.handoverPending {
+		// Stopping within the grace after a handover: nothing runs the
+		// delayed removal once Run returns.
+		in.handoverPending = false
+		in.removeVIPs("handed over to a better master")
+	}
 	if wasMaster {
-		in.removeVIPs(in.awaitSuccessor(packets))
+		why, heard := in.awaitSuccessor(packets)
+		if heard {
+			// The successor announces the VIPs right after the advert we
+			// just heard; a client that sent to our MAC before its GARP
+			// arrived still reaches us for this long, instead of losing a
+			// SYN to an address that is gone (a 1 s retransmit).
+			time.Sleep(handoverGrace)
+		}
+		in.removeVIPs(why)
 	} else if in.adopted {
 		in.removeVIPs("shutdown")
 	}
@@ -756,7 +803,7 @@ func (in *Instance) shutdown(packets <-chan Received) {
 // awaitSuccessor waits for a valid advert from the node that took over. The
 // best backup waits Skew_Time (under one interval) after our priority 0, so
 // two intervals is plenty; with no backup at all we give up then.
-func (in *Instance) awaitSuccessor(packets <-chan Received) string {
+func (in *Instance) awaitSuccessor(packets <-chan Received) (why string, heard bool) {
 	bound := 2*in.cfg.AdvertInterval + 100*time.Millisecond
 	timeout := time.NewTimer(bound)
 	defer timeout.Stop()
@@ -764,13 +811,13 @@ func (in *Instance) awaitSuccessor(packets <-chan Received) string {
 		select {
 		case r, ok := <-packets:
 			if !ok {
-				return "shutdown (socket closed)"
+				return "shutdown (socket closed)", false
 			}
 			if adv, valid := in.validate(r); valid && adv.Priority > 0 {
-				return fmt.Sprintf("shutdown: handed over to %s (priority %d)", r.Src, adv.Priority)
+				return fmt.Sprintf("shutdown: handed over to %s (priority %d)", r.Src, adv.Priority), true
 			}
 		case <-timeout.C:
-			return fmt.Sprintf("shutdown: no successor heard within %s", bound)
+			return fmt.Sprintf("shutdown: no successor heard within %s", bound), false
 		}
 	}
 }

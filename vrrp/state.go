@@ -179,7 +179,13 @@ type StopTimer struct{ Timer Timer }
 type AddVIPs struct{}
 
 // RemoveVIPs asks the runner to take the virtual addresses off.
-type RemoveVIPs struct{}
+type RemoveVIPs struct {
+	// Handover marks a master stepping down because a better one spoke:
+	// that one announces the VIPs at once, and the runner keeps them a
+	// moment longer so clients that have not yet heard its GARP still
+	// reach a node that has them.
+	Handover bool
+}
 
 // Announce asks for a gratuitous ARP / unsolicited NA burst, so switches
 // and clients move their traffic to us. It always comes after AddVIPs.
@@ -419,8 +425,8 @@ func (m *Machine) enterBackupFresh(reason string) {
 }
 
 // masterToBackup steps down; the caller has set masterInterval/masterAddr.
-func (m *Machine) masterToBackup(reason string) {
-	m.emit(RemoveVIPs{})
+func (m *Machine) masterToBackup(reason string, handover bool) {
+	m.emit(RemoveVIPs{Handover: handover})
 	m.stopTimer(AdvertTimer)
 	m.resetElectionMemory()
 	m.setTimer(MasterDownTimer, m.masterDown())
@@ -544,7 +550,7 @@ func (m *Machine) masterAdvert(e AdvertReceived) {
 	} else {
 		reason = fmt.Sprintf("priority %d < peer %s priority %d", m.priority, e.From, e.Priority)
 	}
-	m.masterToBackup(reason)
+	m.masterToBackup(reason, true)
 }
 
 func (m *Machine) onTimer(t Timer) {
@@ -664,7 +670,7 @@ func (m *Machine) onForce(e ForceState) {
 		if m.state == Master {
 			m.masterInterval = m.p.AdvertInterval
 			m.masterAddr = netip.Addr{}
-			m.masterToBackup(reason)
+			m.masterToBackup(reason, false)
 			return
 		}
 		m.enterBackupFresh(reason)

@@ -406,14 +406,14 @@ func TestMachineMasterAdvert(t *testing.T) {
 		{
 			name: "higher priority: step down",
 			ev:   AdvertReceived{From: machAddrLow, Priority: 150, Interval: time.Second},
-			want: []Action{SendAdvert{100}, RemoveVIPs{}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(3600)},
+			want: []Action{SendAdvert{100}, RemoveVIPs{Handover: true}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(3600)},
 				Transition{Master, Backup, "priority 100 < peer 10.0.0.1 priority 150"}},
 			wantState: Backup, wantAddr: machAddrLow, wantIntvl: time.Second,
 		},
 		{
 			name: "higher priority v3 adopts its interval",
 			ev:   AdvertReceived{From: machAddrLow, Priority: 150, Interval: millis(100)},
-			want: []Action{SendAdvert{100}, RemoveVIPs{}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(360)},
+			want: []Action{SendAdvert{100}, RemoveVIPs{Handover: true}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(360)},
 				Transition{Master, Backup, "priority 100 < peer 10.0.0.1 priority 150"}},
 			wantState: Backup, wantAddr: machAddrLow, wantIntvl: millis(100),
 		},
@@ -421,14 +421,14 @@ func TestMachineMasterAdvert(t *testing.T) {
 			name: "higher priority v2 keeps local interval",
 			mod:  func(p *Params) { p.Version = 2 },
 			ev:   AdvertReceived{From: machAddrLow, Priority: 150, Interval: time.Second},
-			want: []Action{SendAdvert{100}, RemoveVIPs{}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, 3609375 * time.Microsecond},
+			want: []Action{SendAdvert{100}, RemoveVIPs{Handover: true}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, 3609375 * time.Microsecond},
 				Transition{Master, Backup, "priority 100 < peer 10.0.0.1 priority 150"}},
 			wantState: Backup, wantAddr: machAddrLow, wantIntvl: time.Second,
 		},
 		{
 			name: "equal priority higher address: step down",
 			ev:   AdvertReceived{From: machAddrHigh, Priority: 100, Interval: time.Second},
-			want: []Action{SendAdvert{100}, RemoveVIPs{}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(3600)},
+			want: []Action{SendAdvert{100}, RemoveVIPs{Handover: true}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(3600)},
 				Transition{Master, Backup, "priority 100 = peer 10.0.0.3 priority 100, higher address wins"}},
 			wantState: Backup, wantAddr: machAddrHigh, wantIntvl: time.Second,
 		},
@@ -536,7 +536,7 @@ func TestMachinePriorityChanged(t *testing.T) {
 		m.Step(Start{})
 		checkActions(t, m.Step(PriorityChanged{200, ""}), SendAdvert{200}, SetTimer{AdvertTimer, time.Second})
 		checkActions(t, m.Step(AdvertReceived{From: machAddrLow, Priority: 210, Interval: time.Second}),
-			SendAdvert{200}, RemoveVIPs{}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(3210)},
+			SendAdvert{200}, RemoveVIPs{Handover: true}, StopTimer{AdvertTimer}, SetTimer{MasterDownTimer, millis(3210)},
 			Transition{Master, Backup, "priority 200 < peer 10.0.0.1 priority 210"})
 	})
 }
