@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -113,30 +111,12 @@ func TestCrashNopreemptMidTraffic(t *testing.T) {
 	})
 
 	// The client connects back to back; counting starts once lb2 serves.
-	var counting atomic.Bool
-	var probes, failures atomic.Int64
-	var lastErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			got, err := ask(p.cli, addr)
-			if !counting.Load() {
-				continue
-			}
-			probes.Add(1)
-			if err != nil || got != "be1" {
-				failures.Add(1)
-				lastErr.Store(fmt.Sprintf("%q %v", got, err))
-			}
+	probe := startProber(t, p.cli, addr, 5*time.Millisecond, false, func(got string, err error) string {
+		if err != nil || got != "be1" {
+			return "failed"
 		}
+		return ""
 	})
-	defer func() { close(stop); wg.Wait() }()
 
 	lb1.proc.Kill()
 	lb1.proc.Wait(5 * time.Second)
@@ -145,7 +125,7 @@ func TestCrashNopreemptMidTraffic(t *testing.T) {
 		got, err := ask(p.cli, addr)
 		return err == nil && got == "be1", fmt.Sprintf("%q %v", got, err)
 	})
-	counting.Store(true)
+	probe.counting.Store(true)
 	if !hasAddr(p.lb1, vip4) {
 		t.Fatal("the killed master left no VIP behind: the stale-VIP case is not exercised")
 	}
@@ -167,13 +147,14 @@ func TestCrashNopreemptMidTraffic(t *testing.T) {
 		t.Errorf("new master lb2 transitions %v, want INIT>BACKUP BACKUP>MASTER (no extra)", got)
 	}
 	waitOwner(t, vip4, p.lb2, p.nodes, time.Second)
-	if n := probes.Load(); n < 100 {
+	if n := probe.probes.Load(); n < 100 {
 		t.Errorf("only %d client connections while lb2 served", n)
 	}
-	if f := failures.Load(); f != 0 {
-		t.Errorf("%d of %d client connections failed after lb2 took over; last: %v", f, probes.Load(), lastErr.Load())
+	f, last := probe.failures()
+	if f != 0 {
+		t.Errorf("%d of %d client connections failed after lb2 took over; last: %v", f, probe.probes.Load(), last)
 	}
-	t.Logf("%d client connections through lb2 across lb1's restart, %d failed", probes.Load(), failures.Load())
+	t.Logf("%d client connections through lb2 across lb1's restart, %d failed", probe.probes.Load(), f)
 }
 
 // TestCrashStaleVIPOnBackupStart: a node that starts with the VIP already

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,45 +43,30 @@ func TestGracefulStopServing(t *testing.T) {
 		return err == nil && got == "be1", fmt.Sprintf("%q %v", got, err)
 	})
 
-	var probes, failures, lost atomic.Int64
-	var lastErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			probes.Add(1)
-			got, err := ask(cli, addr)
-			switch {
-			case err == nil && got == "be1":
-			case isDialError(err):
-				failures.Add(1)
-				lastErr.Store(err.Error())
-			default:
-				lost.Add(1)
-			}
+	probe := startProber(t, cli, addr, 10*time.Millisecond, true, func(got string, err error) string {
+		switch {
+		case err == nil && got == "be1":
+			return ""
+		case isDialError(err):
+			return "refused"
+		default:
+			return "lost"
 		}
 	})
-	n := probes.Load()
-	lab.WaitFor(t, 5*time.Second, "probes before the stop", func() (bool, string) { return probes.Load() > n+10, "" })
+	probe.waitProbes(t, 10, "probes before the stop")
 
 	if err := lb1.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	waitOwner(t, vip4, lb2h, nodes, 5*time.Second)
 	lab.WaitFor(t, 10*time.Second, "lb1 to exit", func() (bool, string) { return lb1.proc.Exited(), lb1.proc.State() })
-	n = probes.Load()
-	lab.WaitFor(t, 5*time.Second, "probes after the stop", func() (bool, string) { return probes.Load() > n+20, "" })
-	close(stop)
-	wg.Wait()
-	if f := failures.Load(); f != 0 {
-		t.Errorf("%d of %d client connections could not be made across the graceful stop; last: %v", f, probes.Load(), lastErr.Load())
+	probe.waitProbes(t, 20, "probes after the stop")
+	probe.stop()
+	if f := probe.count("refused"); f != 0 {
+		_, last := probe.failures()
+		t.Errorf("%d of %d client connections could not be made across the graceful stop; last: %v", f, probe.probes.Load(), last)
 	}
-	t.Logf("%d probes, %d refused, %d accepted but unanswered", probes.Load(), failures.Load(), lost.Load())
+	t.Logf("%d probes, %d refused, %d accepted but unanswered", probe.probes.Load(), probe.count("refused"), probe.count("lost"))
 	if code := lb1.proc.ExitCode(); code != 0 {
 		t.Errorf("lb1 exit code %d after SIGTERM", code)
 	}

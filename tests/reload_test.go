@@ -2,13 +2,10 @@ package tests
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,39 +52,7 @@ func TestReload(t *testing.T) {
 	})
 
 	// A client connects every 10 ms throughout the first reloads.
-	var probes, failures atomic.Int64
-	var lastErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			err := cli.Do(func() error {
-				c, err := net.DialTimeout("tcp", addr.String(), time.Second)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(time.Second))
-				b := make([]byte, 8)
-				n, err := c.Read(b)
-				if n == 0 {
-					return fmt.Errorf("no answer: %v", err)
-				}
-				return nil
-			})
-			probes.Add(1)
-			if err != nil {
-				failures.Add(1)
-				lastErr.Store(err.Error())
-			}
-		}
-	})
-	defer func() { close(stop); wg.Wait() }()
+	probe := startProber(t, cli, addr, 10*time.Millisecond, true, answered)
 
 	// 1: priority, a second VIP and the service's backend change.
 	before, before2 := lb1.transitions(), lb2.transitions()
@@ -106,10 +71,9 @@ func TestReload(t *testing.T) {
 	if got, err := ask(cli, addr); err != nil || got != "be2" {
 		t.Errorf("after a refused reload: %q, %v", got, err)
 	}
-	n := probes.Load()
-	lab.WaitFor(t, 5*time.Second, "more probes", func() (bool, string) { return probes.Load() > n+20, "" })
-	if f := failures.Load(); f != 0 {
-		t.Errorf("%d of %d client connections failed across the reloads; last: %v", f, probes.Load(), lastErr.Load())
+	probe.waitProbes(t, 20, "more probes")
+	if f, last := probe.failures(); f != 0 {
+		t.Errorf("%d of %d client connections failed across the reloads; last: %v", f, probe.probes.Load(), last)
 	}
 	if after := lb1.transitions(); !slices.Equal(before, after) {
 		t.Errorf("lb1 transitions across reloads: before %v, after %v", before, after)
