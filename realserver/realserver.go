@@ -51,9 +51,17 @@ type Change struct {
 	What string
 }
 
-// Apply puts each VIP on lo (/32 or /128) and sets the ARP sysctls. It is
-// idempotent: what is already in place is left alone and not reported.
-func (h *Host) Apply(vips []netip.Addr) ([]Change, error) {
+// missing is what stands between the host and being a real server for
+// some VIPs: the VIPs not on lo, and the sysctls (key, current value) not
+// at the wanted value.
+type missing struct {
+	lo      netlink.Link
+	vips    []netip.Addr
+	sysctls [][2]string
+}
+
+// missingFor reads lo and the ARP sysctls and lists what vips still need.
+func (h *Host) missingFor(vips []netip.Addr) (*missing, error) {
 	lo, err := netlink.LinkByName("lo")
 	if err != nil {
 		return nil, fmt.Errorf("realserver: find lo: %w", err)
@@ -62,13 +70,38 @@ func (h *Host) Apply(vips []netip.Addr) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	var changes []Change
+	m := &missing{lo: lo}
 	v4 := false
 	for _, vip := range vips {
 		v4 = v4 || vip.Is4()
-		if have[vip] {
-			continue
+		if !have[vip] {
+			m.vips = append(m.vips, vip)
 		}
+	}
+	if !v4 {
+		return m, nil // ARP is IPv4 only
+	}
+	for _, s := range sysctlSettings {
+		got, err := os.ReadFile(filepath.Join(h.SysctlRoot, s.key))
+		if err != nil {
+			return nil, fmt.Errorf("realserver: read %s: %w", sysctlName(s.key), err)
+		}
+		if v := strings.TrimSpace(string(got)); v != s.value {
+			m.sysctls = append(m.sysctls, [2]string{s.key, v})
+		}
+	}
+	return m, nil
+}
+
+// Apply puts each VIP on lo (/32 or /128) and sets the ARP sysctls. It is
+// idempotent: what is already in place is left alone and not reported.
+func (h *Host) Apply(vips []netip.Addr) ([]Change, error) {
+	m, err := h.missingFor(vips)
+	if err != nil {
+		return nil, err
+	}
+	var changes []Change
+	for _, vip := range m.vips {
 		addr := &netlink.Addr{IPNet: prefixNet(vip)}
 		if vip.Is4() {
 			addr.Label = Label
@@ -77,23 +110,29 @@ func (h *Host) Apply(vips []netip.Addr) ([]Change, error) {
 			// several hosts at once.
 			addr.Flags = unix.IFA_F_NODAD
 		}
-		if err := netlink.AddrAdd(lo, addr); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := netlink.AddrAdd(m.lo, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 			return changes, fmt.Errorf("realserver: add %s to lo: %w", vip, err)
 		}
 		changes = append(changes, Change{fmt.Sprintf("added %s to lo", prefixOf(vip))})
 	}
-	if v4 {
-		for _, s := range sysctlSettings {
-			changed, err := h.setSysctl(s.key, s.value)
-			if err != nil {
-				return changes, err
-			}
-			if changed {
-				changes = append(changes, Change{fmt.Sprintf("set %s = %s", sysctlName(s.key), s.value)})
-			}
+	for _, kv := range m.sysctls {
+		want := wantedSysctl(kv[0])
+		if _, err := h.setSysctl(kv[0], want); err != nil {
+			return changes, err
 		}
+		changes = append(changes, Change{fmt.Sprintf("set %s = %s", sysctlName(kv[0]), want)})
 	}
 	return changes, nil
+}
+
+// wantedSysctl is the value sysctlSettings wants for key.
+func wantedSysctl(key string) string {
+	for _, s := range sysctlSettings {
+		if s.key == key {
+			return s.value
+		}
+	}
+	return ""
 }
 
 // Remove takes the VIPs off lo; with no VIPs given it takes every one it
@@ -154,34 +193,18 @@ func (h *Host) Remove(vips []netip.Addr) ([]Change, error) {
 // Check reports what is missing for the VIPs to work on a DR real server,
 // empty when everything is in place.
 func (h *Host) Check(vips []netip.Addr) ([]string, error) {
-	lo, err := netlink.LinkByName("lo")
-	if err != nil {
-		return nil, fmt.Errorf("realserver: find lo: %w", err)
-	}
-	have, err := loAddrs(lo)
+	m, err := h.missingFor(vips)
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	v4 := false
-	for _, vip := range vips {
-		v4 = v4 || vip.Is4()
-		if !have[vip] {
-			missing = append(missing, fmt.Sprintf("%s is not on lo", vip))
-		}
+	var out []string
+	for _, vip := range m.vips {
+		out = append(out, fmt.Sprintf("%s is not on lo", vip))
 	}
-	if v4 {
-		for _, s := range sysctlSettings {
-			got, err := os.ReadFile(filepath.Join(h.SysctlRoot, s.key))
-			if err != nil {
-				return nil, fmt.Errorf("realserver: read %s: %w", sysctlName(s.key), err)
-			}
-			if strings.TrimSpace(string(got)) != s.value {
-				missing = append(missing, fmt.Sprintf("%s is %s, want %s", sysctlName(s.key), strings.TrimSpace(string(got)), s.value))
-			}
-		}
+	for _, kv := range m.sysctls {
+		out = append(out, fmt.Sprintf("%s is %s, want %s", sysctlName(kv[0]), kv[1], wantedSysctl(kv[0])))
 	}
-	return missing, nil
+	return out, nil
 }
 
 func (h *Host) setSysctl(key, value string) (bool, error) {
