@@ -150,7 +150,7 @@ type Instance struct {
 	// handoverGrace after a better master took over.
 	handoverGen     uint64
 	handoverPending bool
-	diag           *diagnosis
+	diag            *diagnosis
 }
 
 // handoverGrace is how long a resigning master keeps its VIPs after
