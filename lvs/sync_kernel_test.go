@@ -99,21 +99,25 @@ func TestKernelSyncDaemon(t *testing.T) {
 // through director B after the VIP moves there, because A's master sync
 // daemon told B's backup about it.
 func TestKernelSyncKeepsConnectionOverFailover(t *testing.T) {
-	l := newSyncLab(t, true)
-	c := l.connect()
-	l.echo(c, "before failover")
-	l.awaitSynced()
-	l.failover()
-	if err := l.tryEcho(c, "after failover"); err != nil {
-		t.Fatalf("the connection broke on failover although B had it from sync: %v", err)
+	for _, forward := range []string{"dr", "nat"} {
+		t.Run(forward, func(t *testing.T) {
+			l := newSyncLab(t, true, forward)
+			c := l.connect()
+			l.echo(c, "before failover")
+			l.awaitSynced()
+			l.failover()
+			if err := l.tryEcho(c, "after failover"); err != nil {
+				t.Fatalf("the connection broke on failover although B had it from sync: %v", err)
+			}
+			// And it goes on: B forwards every later packet.
+			for i := range 5 {
+				l.echo(c, fmt.Sprintf("after failover %d", i))
+			}
+			// B is master now, A backup (the roles switched with the VIP).
+			l.wantRoles(l.b, SyncMaster)
+			l.wantRoles(l.a, SyncBackup)
+		})
 	}
-	// And it goes on: B forwards every later packet.
-	for i := range 5 {
-		l.echo(c, fmt.Sprintf("after failover %d", i))
-	}
-	// B is master now, A backup (the roles switched with the VIP).
-	l.wantRoles(l.b, SyncMaster)
-	l.wantRoles(l.a, SyncBackup)
 }
 
 // TestKernelNoSyncBreaksConnectionOnFailover is the control: the same lab
@@ -122,24 +126,28 @@ func TestKernelSyncKeepsConnectionOverFailover(t *testing.T) {
 // connection breaks. Were it to survive, the test above would prove
 // nothing.
 func TestKernelNoSyncBreaksConnectionOnFailover(t *testing.T) {
-	l := newSyncLab(t, false)
-	c := l.connect()
-	for i := range 5 {
-		l.echo(c, fmt.Sprintf("before failover %d", i))
-	}
-	if n := l.connEntries(l.b); n != 0 {
-		t.Fatalf("B has %d connection entries without sync", n)
-	}
-	l.failover()
-	if err := l.tryEcho(c, "after failover"); err == nil {
-		t.Fatal("the connection survived the failover without sync: the lab does not test sync")
-	} else {
-		t.Logf("without sync the connection broke as expected: %v", err)
+	for _, forward := range []string{"dr", "nat"} {
+		t.Run(forward, func(t *testing.T) {
+			l := newSyncLab(t, false, forward)
+			c := l.connect()
+			for i := range 5 {
+				l.echo(c, fmt.Sprintf("before failover %d", i))
+			}
+			if n := l.connEntries(l.b); n != 0 {
+				t.Fatalf("B has %d connection entries without sync", n)
+			}
+			l.failover()
+			if err := l.tryEcho(c, "after failover"); err == nil {
+				t.Fatal("the connection survived the failover without sync: the lab does not test sync")
+			} else {
+				t.Logf("without sync the connection broke as expected: %v", err)
+			}
+		})
 	}
 }
 
-// syncLab is two DR directors, a client and a real server, each in its own
-// namespace. The VM's kernel has no bridge module, so veth pairs make the
+// syncLab is two directors, a client and a real server, each in its own
+// namespace, with the service forwarding by DR or NAT. The VM's kernel has no bridge module, so veth pairs make the
 // links a shared segment would otherwise give:
 //
 //	client C 10.91.9.9 (on lo) --ca/ac-- director A --ar/ra-- real server R
@@ -147,9 +155,13 @@ func TestKernelNoSyncBreaksConnectionOnFailover(t *testing.T) {
 //	                           --cr/rc------------------------- R (replies go straight to C: DR)
 //	A --as/bs-- B: the sync link, multicast 224.0.0.81:8848
 //
-// Both directors have the same IPVS service, VIP:7000 by DR to R. C
-// reaches the VIP through A; failover moves the VIP from A to B and C's
-// route with it (what a gratuitous ARP does on a shared segment).
+// Both directors have the same IPVS service, VIP:7000 to R. C reaches the
+// VIP through A; failover moves the VIP from A to B and C's route with it
+// (what a gratuitous ARP does on a shared segment). With DR, R has the VIP
+// on lo and replies to C over rc; with NAT, R's replies go back through
+// the active director (R's route to C is its gateway, which moves with the
+// failover as an inside VIP would), which rewrites them to come from the
+// VIP, so the synced entry has to carry the NAT mapping.
 type syncLab struct {
 	t             *testing.T
 	a, b, c, r    netns.NsHandle
@@ -157,15 +169,17 @@ type syncLab struct {
 	cLink         *netlink.Handle
 	vip, rip, cip netip.Addr
 	sync          bool
+	nat           bool
+	rLink         *netlink.Handle
 }
 
 const syncPort = 7000
 
-func newSyncLab(t *testing.T, sync bool) *syncLab {
+func newSyncLab(t *testing.T, sync bool, forward string) *syncLab {
 	t.Helper()
 	requireIPVS(t)
 	l := &syncLab{
-		t: t, sync: sync,
+		t: t, sync: sync, nat: forward == "nat",
 		vip: netip.MustParseAddr("10.91.100.1"), rip: netip.MustParseAddr("10.91.7.2"), cip: netip.MustParseAddr("10.91.9.9"),
 	}
 	var aName, bName string
@@ -175,6 +189,7 @@ func newSyncLab(t *testing.T, sync bool) *syncLab {
 	l.r, _ = newNS(t, "rs")
 	l.aLink, l.bLink, l.cLink = netlinkAt(t, l.a), netlinkAt(t, l.b), netlinkAt(t, l.c)
 	rLink := netlinkAt(t, l.r)
+	l.rLink = rLink
 
 	l.pair(l.c, "ca", "10.91.1.2/24", l.a, "ac", "10.91.1.1/24")
 	l.pair(l.c, "cb", "10.91.2.2/24", l.b, "bc", "10.91.2.1/24")
@@ -186,12 +201,15 @@ func newSyncLab(t *testing.T, sync bool) *syncLab {
 	// C's own address, stable across the route change; the VIP through A.
 	addLo(t, l.cLink, l.cip)
 	route(t, l.cLink, l.vip, "ca", "10.91.1.1", l.cip)
-	// R: the VIP and its RIP on lo (realserver does the DR part: VIP on
-	// lo, ARP sysctls), replies to C over their own link.
-	inNS(t, l.r, func() error {
-		_, err := realserver.NewHost().Apply([]netip.Addr{l.vip})
-		return err
-	})
+	// R, DR: the VIP on lo (realserver does the DR part: VIP on lo, ARP
+	// sysctls), replies to C over their own link. NAT: no VIP; replies to
+	// C go back through A, the directors forward.
+	if !l.nat {
+		inNS(t, l.r, func() error {
+			_, err := realserver.NewHost().Apply([]netip.Addr{l.vip})
+			return err
+		})
+	}
 	// The RIP on both of R's director links: arp_ignore=1 answers ARP only
 	// for addresses of the interface asked on.
 	for _, dev := range []string{"ra", "rb"} {
@@ -203,7 +221,14 @@ func newSyncLab(t *testing.T, sync bool) *syncLab {
 			t.Fatalf("RIP on %s: %v", dev, err)
 		}
 	}
-	route(t, rLink, l.cip, "rc", "10.91.6.1", netip.Addr{})
+	if l.nat {
+		route(t, rLink, l.cip, "ra", "10.91.3.1", netip.Addr{})
+		for _, ns := range []netns.NsHandle{l.a, l.b} {
+			inNS(t, ns, func() error { return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644) })
+		}
+	} else {
+		route(t, rLink, l.cip, "rc", "10.91.6.1", netip.Addr{})
+	}
 	// Replies from the VIP come in on C's cr while C sends on ca or cb.
 	for _, ns := range []netns.NsHandle{l.a, l.b, l.c, l.r} {
 		inNS(t, ns, func() error {
@@ -235,7 +260,7 @@ func newSyncLab(t *testing.T, sync bool) *syncLab {
 	route(t, l.bLink, l.cip, "bc", "10.91.2.2", netip.Addr{})
 	svc := config.Service{
 		Name: "synced", Mode: "lvs", Protocol: "tcp", Balance: "rr",
-		Listen: netip.AddrPortFrom(l.vip, syncPort), Quorum: 1, LVS: config.LVS{Forward: "dr"},
+		Listen: netip.AddrPortFrom(l.vip, syncPort), Quorum: 1, LVS: config.LVS{Forward: forward},
 		Backends: []config.Backend{{Address: netip.AddrPortFrom(l.rip, syncPort).String(), Weight: 1}},
 	}
 	for _, name := range []string{aName, bName} {
@@ -446,6 +471,10 @@ func (l *syncLab) failover() {
 		l.setRole(l.b, SyncMaster)
 	}
 	route(l.t, l.cLink, l.vip, "cb", "10.91.2.1", l.cip)
+	if l.nat {
+		// R's gateway moves with the VIP, as an inside VIP would.
+		route(l.t, l.rLink, l.cip, "rb", "10.91.4.1", netip.Addr{})
+	}
 }
 
 // serveEcho echoes every line back on each connection to addr in ns.
