@@ -1,14 +1,12 @@
 package tests
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,29 +44,8 @@ vrrp:
 	lb1.waitLog("to=MASTER", 10*time.Second)
 	be1Addr := be1.Addr(lan).String() + ":9000"
 
-	cliRun := func(args ...string) (string, int) {
-		t.Helper()
-		out, err := exec.Command(vigilBin, args...).CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
-	}
-	status := func() api.Status {
-		t.Helper()
-		out, code := cliRun("status", "-s", sock, "-o", "json")
-		if code != 0 {
-			t.Fatalf("vigil status: exit %d: %s", code, out)
-		}
-		var st api.Status
-		if err := json.Unmarshal([]byte(out), &st); err != nil {
-			t.Fatalf("vigil status -o json: %v\n%s", err, out)
-		}
-		return st
-	}
+	cliRun := func(args ...string) (string, int) { t.Helper(); return runVigilCLI(t, args...) }
+	status := func() api.Status { t.Helper(); return statusOver(t, sock) }
 	lab.WaitFor(t, 10*time.Second, "status: master with both backends up", func() (bool, string) {
 		st := status()
 		ok := len(st.Instances) == 1 && st.Instances[0].State == "master" && len(st.Services) == 1 &&

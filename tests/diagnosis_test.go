@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -32,13 +31,9 @@ func TestSplitBrainDiagnosis(t *testing.T) {
 	}
 	status := func(node string) api.Instance {
 		t.Helper()
-		out, err := exec.Command(vigilBin, "status", "-o", "json", "-s", filepath.Join(dir, node+".sock")).CombinedOutput()
-		if err != nil {
-			t.Fatalf("vigil status %s: %v\n%s", node, err, out)
-		}
-		var st api.Status
-		if err := json.Unmarshal(out, &st); err != nil || len(st.Instances) != 1 {
-			t.Fatalf("status %s: %v\n%s", node, err, out)
+		st := statusOver(t, filepath.Join(dir, node+".sock"))
+		if len(st.Instances) != 1 {
+			t.Fatalf("status %s: %d instances, want 1", node, len(st.Instances))
 		}
 		return st.Instances[0]
 	}
