@@ -2,7 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,8 +74,8 @@ func TestSplitBrainDiagnosis(t *testing.T) {
 			return ok && strings.Contains(pr.Cause, "auth_pass differs"), fmt.Sprintf("%+v", status(n))
 		})
 	}
-	out, err := exec.Command(vigilBin, "status", "-s", filepath.Join(dir, "lb1.sock")).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "! VI_1 config_mismatch from "+p.lb2.Addr(p.lan).String()) {
-		t.Errorf("vigil status does not show the problem: %v\n%s", err, out)
+	out, code := runVigilCLI(t, "status", "-s", filepath.Join(dir, "lb1.sock"))
+	if code != 0 || !strings.Contains(out, "! VI_1 config_mismatch from "+p.lb2.Addr(p.lan).String()) {
+		t.Errorf("vigil status does not show the problem: exit %d\n%s", code, out)
 	}
 }

@@ -141,8 +141,8 @@ services:
 	waitOwner(t, vip4, lb1h, []*lab.Host{lb1h, lb2h}, 10*time.Second)
 	served(lb1h)
 	// The CLI (root) talks to the unprivileged daemon over its socket.
-	if out, err := exec.Command(vigilBin, "status", "-s", filepath.Join(dir, "lb1", "vigil.sock")).CombinedOutput(); err != nil || !strings.Contains(string(out), "MASTER") {
-		t.Errorf("vigil status over lb1's socket: %v\n%s", err, out)
+	if out, code := runVigilCLI(t, "status", "-s", filepath.Join(dir, "lb1", "vigil.sock")); code != 0 || !strings.Contains(out, "MASTER") {
+		t.Errorf("vigil status over lb1's socket: exit %d\n%s", code, out)
 	}
 
 	// lb1 crashes: lb2, with file capabilities, takes the VIP and announces
