@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"vigil/throttle"
 )
 
 // Sink makes one attempt at delivering events somewhere.
@@ -73,7 +75,7 @@ type Sender struct {
 
 	mu      sync.Mutex
 	q       *queue
-	drops   dropReport
+	drops   throttle.Every
 	stats   Stats
 	stopped bool // Run has returned: Enqueue drops
 }
@@ -83,7 +85,7 @@ func NewSender(sink Sink, o SenderOptions) *Sender {
 	o.MaxBatch = max(o.MaxBatch, 1)
 	return &Sender{
 		sink: sink, o: o, backoff: defaultBackoff, wake: make(chan struct{}, 1),
-		q: newQueue(o.QueueSize), drops: dropReport{every: dropLogEvery},
+		q: newQueue(o.QueueSize), drops: throttle.Every{Interval: dropLogEvery},
 	}
 }
 
@@ -104,7 +106,7 @@ func (s *Sender) Enqueue(e Event) {
 	var report uint64
 	var due bool
 	if dropped {
-		report, due = s.drops.drop(time.Now())
+		report, due = s.drops.Hit(time.Now())
 	}
 	total := s.stats.Dropped
 	s.mu.Unlock()

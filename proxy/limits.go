@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/throttle"
 )
 
 // limitLogEvery is how often a limit that keeps being hit is logged again:
@@ -20,24 +22,22 @@ const limitLogEvery = time.Minute
 // limitLog logs a limit when it is first hit, then at most once per
 // limitLogEvery with how many times it was hit in between.
 type limitLog struct {
-	mu     sync.Mutex
-	last   time.Time
-	missed int
+	mu    sync.Mutex
+	every throttle.Every
 }
 
 // hit records the limit being hit and logs when it is time to.
 func (l *limitLog) hit(log *slog.Logger, msg string, args ...any) {
 	l.mu.Lock()
-	now := time.Now()
-	if !l.last.IsZero() && now.Sub(l.last) < limitLogEvery {
-		l.missed++
-		l.mu.Unlock()
+	if l.every.Interval == 0 {
+		l.every.Interval = limitLogEvery
+	}
+	count, due := l.every.Hit(time.Now())
+	l.mu.Unlock()
+	if !due {
 		return
 	}
-	missed := l.missed
-	l.last, l.missed = now, 0
-	l.mu.Unlock()
-	if missed > 0 {
+	if missed := count - 1; missed > 0 {
 		args = append(args, "times_since_last_logged", missed)
 	}
 	log.Warn(msg, args...)

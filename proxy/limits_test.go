@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vigil/config"
+	"vigil/throttle"
 )
 
 // countingHandler counts the log records whose message starts with prefix.
@@ -149,7 +150,9 @@ func TestLimitLogOncePerInterval(t *testing.T) {
 	if n := logs.count(); n != 1 {
 		t.Errorf("logged %d times, want 1", n)
 	}
-	l.last = time.Now().Add(-2 * limitLogEvery) // a minute later, still hit
+	// A minute later (the last line moved back), still hit.
+	l.every = throttle.Every{Interval: limitLogEvery}
+	l.every.Hit(time.Now().Add(-2 * limitLogEvery))
 	l.hit(log, "limit hit")
 	if n := logs.count(); n != 2 {
 		t.Errorf("logged %d times after the interval, want 2", n)
