@@ -47,6 +47,7 @@ type httpService struct {
 	routes []httpRoute
 	errs   map[int][]byte // canned error responses
 	conns  map[*httpConn]struct{}
+	lconns map[*hconn]struct{} // connections on event loops (httploop.go)
 	groups []*Service  // s and the route groups, for reaping and health
 	tls    *tls.Config // nil: cleartext
 
@@ -66,10 +67,46 @@ type httpRoute struct {
 // httpBackend is the HTTP state of one backend: its idle connections and
 // its sticky cookie.
 type httpBackend struct {
-	mu        sync.Mutex
-	idle      []*bconn // oldest first
-	cookie    string   // opaque id
-	setCookie []byte   // whole Set-Cookie line
+	mu   sync.Mutex
+	idle []*bconn // oldest first
+	// fds are idle connections the event loops share, for a backend with
+	// max_conn: a connection idle on one loop must not make another loop
+	// open one more than max_conn (httploop.go). Oldest first.
+	fds       []idleFd
+	cookie    string // opaque id
+	setCookie []byte // whole Set-Cookie line
+}
+
+// idleFd is an idle backend connection held as a bare descriptor.
+type idleFd struct {
+	fd    int
+	since time.Time
+}
+
+// getFd takes the newest idle descriptor that has not expired; -1: none.
+func (hb *httpBackend) getFd(now time.Time) int {
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	for n := len(hb.fds); n > 0; n = len(hb.fds) {
+		f := hb.fds[n-1]
+		hb.fds = hb.fds[:n-1]
+		if now.Sub(f.since) < idleExpiry {
+			return f.fd
+		}
+		closeFd(f.fd)
+	}
+	return -1
+}
+
+// putFd keeps an idle descriptor.
+func (hb *httpBackend) putFd(fd int, now time.Time) {
+	hb.mu.Lock()
+	if len(hb.fds) >= maxIdlePerBackend {
+		closeFd(hb.fds[0].fd)
+		hb.fds = append(hb.fds[:0], hb.fds[1:]...)
+	}
+	hb.fds = append(hb.fds, idleFd{fd, now})
+	hb.mu.Unlock()
 }
 
 // bconn is a connection to a backend.
@@ -119,6 +156,16 @@ func (hb *httpBackend) put(bc *bconn, now time.Time) {
 func (hb *httpBackend) reap(now time.Time, all bool) {
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
+	k := 0
+	for _, f := range hb.fds {
+		if all || now.Sub(f.since) >= idleExpiry {
+			closeFd(f.fd)
+			k++
+			continue
+		}
+		break
+	}
+	hb.fds = append(hb.fds[:0], hb.fds[k:]...)
 	n := 0
 	for _, bc := range hb.idle {
 		if all || now.Sub(bc.idleSince) >= idleExpiry {
@@ -146,7 +193,7 @@ func (s *Service) initHTTP(log interface{ Warn(string, ...any) }) error {
 	if s.cfg.Sticky != nil && (s.cfg.Sticky.Cookie == "" || strings.ContainsAny(s.cfg.Sticky.Cookie, "=;, \t\r\n")) {
 		return fmt.Errorf("service %s: sticky cookie name %q is not a valid cookie name", s.cfg.Name, s.cfg.Sticky.Cookie)
 	}
-	hs := &httpService{conns: make(map[*httpConn]struct{})}
+	hs := &httpService{conns: make(map[*httpConn]struct{}), lconns: make(map[*hconn]struct{})}
 	hs.readers.New = func() any { return bufio.NewReaderSize(nil, httpReaderSize) }
 	hs.writers.New = func() any { return bufio.NewWriterSize(nil, httpWriterSize) }
 	hs.errs = map[int][]byte{}
@@ -182,6 +229,7 @@ func (s *Service) initHTTP(log interface{ Warn(string, ...any) }) error {
 				return fmt.Errorf("service %s: route %d: %w", s.cfg.Name, i, err)
 			}
 			g = sub
+			g.root = s
 			hs.groups = append(hs.groups, g)
 		}
 		hr := httpRoute{prefix: r.PathPrefix, g: g}
@@ -292,7 +340,9 @@ type httpConn struct {
 	ipKey  []byte // for balance source
 	req    httpHead
 	resp   httpHead
-	idle   atomic.Bool // waiting for the next request
+	// scratch holds a rewritten head on its way out.
+	scratch []byte
+	idle    atomic.Bool // waiting for the next request
 	// idleSince is when an HTTP/1 connection last started waiting for a
 	// request (unix nanoseconds); reclaimIdle closes the oldest first.
 	// Zero for HTTP/2, whose idle flag means something else.
@@ -325,8 +375,16 @@ func (hc *httpConn) abort() {
 // serveHTTP serves one client connection until it closes, times out or
 // asks to close, or the service stops.
 func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
+	s.serveHTTPFrom(ctx, c, nil, false)
+}
+
+// serveHTTPFrom is serveHTTP for a connection that may have been served by
+// an event loop until now (fromLoop): pre holds the client bytes the loop
+// read and did not use (the current request from its start), read again
+// before the connection's own, and the connection is counted already.
+func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fromLoop bool) {
 	client := addrPort(c.RemoteAddr())
-	if s.cfg.ProxyProtocol.Accept {
+	if s.cfg.ProxyProtocol.Accept && !fromLoop {
 		tcp, _ := c.(*net.TCPConn)
 		h, rest, err := s.readProxyHeader(ctx, tcp)
 		if err != nil {
@@ -350,7 +408,7 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 	// drain, or when the connection ends) cancels them.
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
-	hc := &httpConn{s: s, ctx: reqCtx, cancel: cancelReqs, tc: timedConn{c: c, wd: s.cfg.Timeouts.Client.D()}}
+	hc := &httpConn{s: s, ctx: reqCtx, cancel: cancelReqs, tc: timedConn{c: c, wd: s.cfg.Timeouts.Client.D(), pre: pre}}
 	hc.ip = client.Addr().String()
 	hc.proto = "http"
 	if s.hs.tls != nil {
@@ -361,7 +419,9 @@ func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
 	}
 	s.mu.Lock()
 	s.st.active++
-	s.st.total++
+	if !fromLoop {
+		s.st.total++
+	}
 	s.hs.conns[hc] = struct{}{}
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
@@ -518,7 +578,7 @@ func (hc *httpConn) serve() bool {
 	}
 	idem := r.idempotent()
 
-	b, bc, err := connectHTTP(hc.ctx, g, key, pref, idem)
+	b, bc, err := connectHTTP(hc.ctx, g, key, pref, idem, nil, false)
 	if err != nil {
 		switch {
 		case errors.Is(err, errNoBackend), errors.Is(err, errQueueFull), errors.Is(err, errQueueTime):
@@ -554,15 +614,32 @@ func (g *Service) countBackendBytes(b *backend, bc *bconn) {
 	bc.tc.in, bc.tc.out = 0, 0
 }
 
-// connect takes a backend slot and a connection to it: an idle one when
-// there is one, else a new one, retrying refused connects on other
-// backends for idempotent requests.
-func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, idem bool) (*backend, *bconn, error) {
+// connectHTTP takes a backend slot and a connection to it: an idle one
+// when there is one, else a new one, retrying refused connects on other
+// backends for idempotent requests. first, when not nil, is a backend the
+// caller already holds a slot on: it is tried first (fresh, a new
+// connection, when fresh is set) and its slot is the caller's to give
+// back only if an error is returned without trying it.
+func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, idem bool, first *backend, fresh bool) (*backend, *bconn, error) {
 	var tried []*backend
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		var b *backend
-		if pref != nil && attempt == 0 && g.acquireThis(pref) {
+		if first != nil && attempt == 0 {
+			b = first
+			if fresh {
+				bc, err := g.dialBackend(ctx, b)
+				if err == nil {
+					return b, bc, nil
+				}
+				lastErr = err
+				if !g.connectFailed(b, idem, attempt, ctx) {
+					return nil, nil, lastErr
+				}
+				tried = append(tried, b)
+				continue
+			}
+		} else if pref != nil && attempt == 0 && g.acquireThis(pref) {
 			b = pref
 		} else {
 			var err error
@@ -578,25 +655,62 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, ide
 		if bc := b.hc.get(time.Now()); bc != nil {
 			return b, bc, nil
 		}
+		if bc := g.idleFromLoops(b); bc != nil {
+			return b, bc, nil
+		}
 		bc, err := g.dialBackend(ctx, b)
 		if err == nil {
 			return b, bc, nil
 		}
 		lastErr = err
-		g.mu.Lock()
-		b.st.connectErrors++
-		g.st.connectErrors++
-		retry := idem && attempt < g.cfg.Retries && ctx.Err() == nil
-		if retry {
-			b.st.retries++
-			g.st.retries++
-		}
-		g.mu.Unlock()
-		g.release(b)
-		if !retry {
+		if !g.connectFailed(b, idem, attempt, ctx) {
 			return nil, nil, lastErr
 		}
 		tried = append(tried, b)
+	}
+}
+
+// connectFailed counts a failed connect to b, gives its slot back and
+// reports whether the request may be retried on another backend.
+func (g *Service) connectFailed(b *backend, idem bool, attempt int, ctx context.Context) bool {
+	g.mu.Lock()
+	b.st.connectErrors++
+	g.st.connectErrors++
+	retry := idem && attempt < g.cfg.Retries && ctx.Err() == nil
+	if retry {
+		b.st.retries++
+		g.st.retries++
+	}
+	g.mu.Unlock()
+	g.release(b)
+	return retry
+}
+
+// idleFromLoops takes an idle connection the event loops share (backends
+// with max_conn only), as a bconn.
+func (s *Service) idleFromLoops(b *backend) *bconn {
+	if b.cfg.MaxConn <= 0 {
+		return nil
+	}
+	for {
+		fd := b.hc.getFd(time.Now())
+		if fd < 0 {
+			return nil
+		}
+		f := os.NewFile(uintptr(fd), "backend")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			continue
+		}
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			c.Close()
+			continue
+		}
+		bc := &bconn{b: b, reused: true, tc: timedConn{c: tc, rd: s.cfg.Timeouts.Server.D(), wd: s.cfg.Timeouts.Server.D()}}
+		bc.br = bufio.NewReaderSize(&bc.tc, httpReaderSize)
+		return bc
 	}
 }
 
@@ -642,7 +756,7 @@ func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep
 	bodySent, early := false, false
 	for {
 		w.Reset(&bc.tc)
-		hc.writeRequestHead(w, bc)
+		hc.writeRequestHead(w)
 		var err error
 		if r.contentLength > 0 {
 			bodySent = true
@@ -773,19 +887,19 @@ func hasCookie(r *httpHead, name, want string) bool {
 	return v != nil && string(v) == want
 }
 
-// writeRequestHead writes the request head for the backend: hop-by-hop
-// fields dropped (RFC 9110 7.6.1), Upgrade kept for upgrade requests,
-// X-Forwarded-* added when configured.
-func (hc *httpConn) writeRequestHead(w *bufio.Writer, bc *bconn) {
-	r := &hc.req
-	fwd := hc.s.cfg.ForwardedHeaders
-	w.Write(r.bytes(r.method))
-	w.WriteByte(' ')
-	w.Write(r.bytes(r.target))
+// appendRequestHead appends the request head for the backend to dst:
+// hop-by-hop fields dropped (RFC 9110 7.6.1), Upgrade kept for upgrade
+// requests, X-Forwarded-* added when fwd is set (ip is the client, proto
+// http or https). Both the goroutine path and the event loops use it, so
+// a request reaches the backend the same way whichever served it.
+func appendRequestHead(w []byte, r *httpHead, fwd bool, ip, proto string) []byte {
+	w = append(w, r.bytes(r.method)...)
+	w = append(w, ' ')
+	w = append(w, r.bytes(r.target)...)
 	if r.minor == 0 {
-		w.WriteString(" HTTP/1.0\r\n")
+		w = append(w, " HTTP/1.0\r\n"...)
 	} else {
-		w.WriteString(" HTTP/1.1\r\n")
+		w = append(w, " HTTP/1.1\r\n"...)
 	}
 	var xff []byte
 	for i := range r.fields {
@@ -812,10 +926,10 @@ func (hc *httpConn) writeRequestHead(w *bufio.Writer, bc *bconn) {
 				}
 				// several fields: write the earlier ones as they are; the
 				// last gets the client appended
-				w.Write(r.raw[f.name.a:f.name.b])
-				w.WriteString(": ")
-				w.Write(xff)
-				w.WriteString("\r\n")
+				w = append(w, r.raw[f.name.a:f.name.b]...)
+				w = append(w, ": "...)
+				w = append(w, xff...)
+				w = append(w, "\r\n"...)
 				xff = r.bytes(f.value)
 				continue
 			}
@@ -824,39 +938,40 @@ func (hc *httpConn) writeRequestHead(w *bufio.Writer, bc *bconn) {
 				continue // the client's own claims are not passed on
 			}
 		}
-		w.Write(r.raw[f.name.a:f.name.b])
-		w.WriteString(": ")
-		w.Write(r.bytes(f.value))
-		w.WriteString("\r\n")
+		w = append(w, r.raw[f.name.a:f.name.b]...)
+		w = append(w, ": "...)
+		w = append(w, r.bytes(f.value)...)
+		w = append(w, "\r\n"...)
 	}
 	if r.connUpgrade && r.hasUpgrade {
-		w.WriteString("Connection: Upgrade\r\n")
+		w = append(w, "Connection: Upgrade\r\n"...)
 	}
 	if fwd {
-		w.WriteString("X-Forwarded-For: ")
+		w = append(w, "X-Forwarded-For: "...)
 		if len(xff) > 0 {
-			w.Write(xff)
-			w.WriteString(", ")
+			w = append(w, xff...)
+			w = append(w, ", "...)
 		}
-		w.WriteString(hc.ip)
-		w.WriteString("\r\nX-Forwarded-Proto: ")
-		w.WriteString(hc.proto)
-		w.WriteString("\r\n")
+		w = append(w, ip...)
+		w = append(w, "\r\nX-Forwarded-Proto: "...)
+		w = append(w, proto...)
+		w = append(w, "\r\n"...)
 		if r.hasHost {
-			w.WriteString("X-Forwarded-Host: ")
-			w.Write(r.bytes(r.host))
-			w.WriteString("\r\n")
+			w = append(w, "X-Forwarded-Host: "...)
+			w = append(w, r.bytes(r.host)...)
+			w = append(w, "\r\n"...)
 		}
 	}
-	w.WriteString("\r\n")
+	return append(w, "\r\n"...)
 }
 
-// writeResponseHead writes the response head for the client.
-func (hc *httpConn) writeResponseHead(w *bufio.Writer, b *backend, closing, setCookie bool) {
-	p := &hc.resp
-	w.WriteString("HTTP/1.1 ")
-	w.Write(p.bytes(p.statusText))
-	w.WriteString("\r\n")
+// appendResponseHead appends the response head for the client to dst:
+// hop-by-hop fields dropped, the sticky cookie line added when setCookie is
+// not nil, Connection: close when closing.
+func appendResponseHead(w []byte, p *httpHead, setCookie []byte, closing bool) []byte {
+	w = append(w, "HTTP/1.1 "...)
+	w = append(w, p.bytes(p.statusText)...)
+	w = append(w, "\r\n"...)
 	upgrade := p.status == 101
 	for i := range p.fields {
 		f := &p.fields[i]
@@ -871,21 +986,35 @@ func (hc *httpConn) writeResponseHead(w *bufio.Writer, b *backend, closing, setC
 				continue
 			}
 		}
-		w.Write(p.raw[f.name.a:f.name.b])
-		w.WriteString(": ")
-		w.Write(p.bytes(f.value))
-		w.WriteString("\r\n")
+		w = append(w, p.raw[f.name.a:f.name.b]...)
+		w = append(w, ": "...)
+		w = append(w, p.bytes(f.value)...)
+		w = append(w, "\r\n"...)
 	}
 	if upgrade {
-		w.WriteString("Connection: Upgrade\r\n")
+		w = append(w, "Connection: Upgrade\r\n"...)
 	}
-	if setCookie {
-		w.Write(b.hc.setCookie)
-	}
+	w = append(w, setCookie...)
 	if closing && p.status >= 200 {
-		w.WriteString("Connection: close\r\n")
+		w = append(w, "Connection: close\r\n"...)
 	}
-	w.WriteString("\r\n")
+	return append(w, "\r\n"...)
+}
+
+// writeRequestHead writes the request head for the backend to w.
+func (hc *httpConn) writeRequestHead(w *bufio.Writer) {
+	hc.scratch = appendRequestHead(hc.scratch[:0], &hc.req, hc.s.cfg.ForwardedHeaders, hc.ip, hc.proto)
+	w.Write(hc.scratch)
+}
+
+// writeResponseHead writes the response head for the client to w.
+func (hc *httpConn) writeResponseHead(w *bufio.Writer, b *backend, closing, setCookie bool) {
+	var line []byte
+	if setCookie {
+		line = b.hc.setCookie
+	}
+	hc.scratch = appendResponseHead(hc.scratch[:0], &hc.resp, line, closing)
+	w.Write(hc.scratch)
 }
 
 // upgrade completes a 101 Switching Protocols exchange and relays the
@@ -906,6 +1035,11 @@ func (hc *httpConn) upgrade(w *bufio.Writer, g *Service, b *backend, bc *bconn) 
 			p, _ := hc.br.Peek(n)
 			_, err = bc.tc.c.Write(p)
 		}
+	}
+	if err == nil && len(hc.tc.pre) > 0 {
+		// Client bytes an event loop read past the head, not yet in br.
+		_, err = bc.tc.c.Write(hc.tc.pre)
+		hc.tc.pre = nil
 	}
 	sc := bc.tc.c.(*net.TCPConn)
 	if err != nil {
@@ -948,7 +1082,7 @@ func (s *Service) acquireThis(b *backend) bool {
 
 // checkIdleLocked wakes a draining Run once no connection is left.
 func (s *Service) checkIdleLocked() {
-	if s.idle != nil && len(s.tunnels) == 0 && (s.hs == nil || len(s.hs.conns) == 0) {
+	if s.idle != nil && len(s.tunnels) == 0 && (s.hs == nil || len(s.hs.conns)+len(s.hs.lconns) == 0) {
 		close(s.idle)
 		s.idle = nil
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -19,9 +20,17 @@ type timedConn struct {
 	rd, wd       time.Duration
 	rdSet, wdSet time.Time
 	in, out      int64
+	// pre is read before c: bytes an event loop read (and counted) before
+	// it handed the connection over.
+	pre []byte
 }
 
 func (t *timedConn) Read(p []byte) (int, error) {
+	if len(t.pre) > 0 {
+		n := copy(p, t.pre)
+		t.pre = t.pre[n:]
+		return n, nil
+	}
 	if t.rd > 0 {
 		if now := time.Now(); now.Sub(t.rdSet) > t.rd/16 {
 			t.c.SetReadDeadline(now.Add(t.rd))
@@ -215,4 +224,105 @@ func chunkSize(line []byte) (int64, bool) {
 		digits++
 	}
 	return n, digits > 0
+}
+
+// chunkScanner follows a chunked body as it streams past, to find where
+// it ends, with copyChunked's rules: the event loops forward the bytes as
+// they are and need only the framing.
+type chunkScanner struct {
+	state   chunkState
+	line    []byte // the part of a size line or CRLF read so far
+	left    int64  // data bytes left in the current chunk
+	trailer int    // trailer bytes so far
+}
+
+type chunkState uint8
+
+const (
+	chunkSizeLine chunkState = iota // reading a chunk-size line
+	chunkData                       // inside a chunk's data
+	chunkDataEnd                    // reading the CRLF after the data
+	chunkTrailer                    // reading trailer lines
+	chunkDone                       // the body has ended
+)
+
+// scan takes the next bytes of the body. It returns how many of them
+// belong to the body (fewer than len(p) only when the body ended inside
+// p), whether the body has ended, and errMalformed for a broken framing.
+func (c *chunkScanner) scan(p []byte) (int, bool, error) {
+	n := 0
+	for n < len(p) {
+		switch c.state {
+		case chunkData:
+			k := int(min(c.left, int64(len(p)-n)))
+			n += k
+			c.left -= int64(k)
+			if c.left == 0 {
+				c.state = chunkDataEnd
+			}
+			continue
+		case chunkDone:
+			return n, true, nil
+		}
+		// A line: the size line, the CRLF after data or a trailer line.
+		i := bytes.IndexByte(p[n:], '\n')
+		if i < 0 {
+			c.line = append(c.line, p[n:]...)
+			n = len(p)
+			if c.tooLong() {
+				return n, false, errMalformed
+			}
+			break
+		}
+		c.line = append(c.line, p[n:n+i+1]...)
+		n += i + 1
+		if c.tooLong() {
+			return n, false, errMalformed
+		}
+		line := c.line
+		c.line = c.line[:0]
+		switch c.state {
+		case chunkSizeLine:
+			size, ok := chunkSize(line)
+			if !ok {
+				return n, false, errMalformed
+			}
+			if size == 0 {
+				c.state = chunkTrailer
+			} else {
+				c.state, c.left = chunkData, size
+			}
+		case chunkDataEnd:
+			if !(len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+				return n, false, errMalformed
+			}
+			c.state = chunkSizeLine
+		case chunkTrailer:
+			c.trailer += len(line)
+			if c.trailer > maxTrailerBytes {
+				return n, false, errMalformed
+			}
+			if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
+				c.state = chunkDone
+				return n, true, nil
+			}
+		}
+	}
+	return n, c.state == chunkDone, nil
+}
+
+// tooLong: a line longer than copyChunked's reader holds is malformed.
+func (c *chunkScanner) tooLong() bool {
+	switch c.state {
+	case chunkTrailer:
+		return c.trailer+len(c.line) > maxTrailerBytes || len(c.line) > httpReaderSize
+	case chunkDataEnd:
+		return len(c.line) > 2
+	}
+	return len(c.line) > httpReaderSize
+}
+
+// reset prepares c for the next body.
+func (c *chunkScanner) reset() {
+	c.state, c.line, c.left, c.trailer = chunkSizeLine, c.line[:0], 0, 0
 }

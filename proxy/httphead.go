@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 )
@@ -13,6 +14,7 @@ import (
 var (
 	errHeadTooLarge = errors.New("head too large")
 	errMalformed    = errors.New("malformed head")
+	errIncomplete   = errors.New("incomplete head")
 )
 
 // fieldKind is what the proxy needs to know about a header field.
@@ -128,6 +130,75 @@ func (h *httpHead) read(br *bufio.Reader, request bool) error {
 			return err
 		}
 	}
+}
+
+// parse parses one head from the start of b, all that has been read so
+// far, with the rules of read. It returns how many bytes of b the head
+// took, or errIncomplete while b does not hold a whole head yet.
+func (h *httpHead) parse(b []byte, request bool) (int, error) {
+	h.reset()
+	first, empty, pos := true, 0, 0
+	for {
+		i := bytes.IndexByte(b[pos:], '\n')
+		if i < 0 || i+1 > httpReaderSize {
+			switch {
+			case i+1 > httpReaderSize || len(b)-pos >= httpReaderSize:
+				return 0, errHeadTooLarge // the line does not fit read's buffer
+			case len(h.raw)+len(b)-pos > maxHeadBytes:
+				return 0, errHeadTooLarge
+			}
+			return 0, errIncomplete
+		}
+		line := b[pos : pos+i+1]
+		pos += i + 1
+		if len(h.raw)+len(line) > maxHeadBytes {
+			return 0, errHeadTooLarge
+		}
+		off := len(h.raw)
+		h.raw = append(h.raw, line...)
+		end := len(h.raw) - 1
+		if end > off && h.raw[end-1] == '\r' {
+			end--
+		}
+		if first {
+			if end == off && request && empty < 4 {
+				empty++
+				h.raw = h.raw[:0]
+				continue
+			}
+			if err := h.parseStart(off, end, request); err != nil {
+				return 0, err
+			}
+			first = false
+			continue
+		}
+		if end == off {
+			return pos, h.finish(request)
+		}
+		if err := h.parseField(off, end); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// headEnd returns the length of the head at the start of b (up to and
+// including its empty line), or -1 while b holds no empty line yet.
+// from is where the previous search stopped, so bytes arriving one at a
+// time are not searched again and again.
+func headEnd(b []byte, from int) int {
+	for i := max(from, 1); i < len(b); {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		// an empty line: "\n" right after the previous line's "\n", or "\r\n"
+		if b[i-1] == '\n' || (i >= 2 && b[i-1] == '\r' && b[i-2] == '\n') {
+			return i + 1
+		}
+		i++
+	}
+	return -1
 }
 
 func isTchar(c byte) bool {

@@ -173,7 +173,7 @@ func (s *Service) proxyH2(w http.ResponseWriter, r *http.Request, hc *httpConn) 
 		w.WriteHeader(code)
 		io.WriteString(w, body)
 	}
-	b, bc, err := connectHTTP(r.Context(), g, key, pref, idem)
+	b, bc, err := connectHTTP(r.Context(), g, key, pref, idem, nil, false)
 	if err != nil {
 		if errors.Is(err, errNoBackend) || errors.Is(err, errQueueFull) || errors.Is(err, errQueueTime) {
 			fail(503)

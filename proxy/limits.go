@@ -79,7 +79,45 @@ func (s *Service) reclaimIdle(n int) int {
 			closed++
 		}
 	}
+	if closed < n {
+		closed += s.reclaimIdleOnLoops(n - closed)
+	}
 	return closed
+}
+
+// reclaimIdleOnLoops is reclaimIdle for the connections on event loops.
+// The claim is the same compare-and-swap; the loop then closes it.
+func (s *Service) reclaimIdleOnLoops(n int) int {
+	s.mu.Lock()
+	var oldest []*hconn
+	for c := range s.hs.lconns {
+		if !c.idle.Load() || fdHasPendingBytes(c.fd) {
+			continue
+		}
+		oldest = append(oldest, c)
+	}
+	s.mu.Unlock()
+	if len(oldest) > n {
+		slices.SortFunc(oldest, func(a, b *hconn) int {
+			return cmp.Compare(a.idleSince.Load(), b.idleSince.Load())
+		})
+		oldest = oldest[:n]
+	}
+	closed := 0
+	for _, c := range oldest {
+		if c.idle.CompareAndSwap(true, false) && c.l.post(relayCmd{habort: c}) {
+			closed++
+		}
+	}
+	return closed
+}
+
+// fdHasPendingBytes is hasPendingBytes for a descriptor an event loop
+// holds. The loop may close it meanwhile, but only after clearing the
+// idle flag, so the claim that follows fails whatever this answered.
+func fdHasPendingBytes(fd int) bool {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return err != nil || n > 0
 }
 
 func sortByIdleSince(conns []*httpConn) {

@@ -158,7 +158,22 @@ type relayCmd struct {
 	abort  *tunnel
 	reason string
 	stop   bool
+
+	// HTTP connections (httploop.go)
+	hadd       *hconn
+	habort     *hconn
+	hstop      *Service    // the service is stopping: its connections close
+	hconnected *hconnected // a backend connection (or the failure) for a request
+	hdown      *backend    // the backend went down: close its idle connections
 }
+
+// loopFD is a descriptor an event loop watches: one end of a tunnel, an
+// HTTP client connection or a backend connection.
+type loopFD interface {
+	ready(l *eventLoop, events uint32)
+}
+
+func (e *relayEnd) ready(l *eventLoop, events uint32) { l.handle(e, events) }
 
 // eventLoop is one epoll instance and the tunnels registered with it. Only
 // its own goroutine touches ends, tunnels and the tunnels' ends.
@@ -169,7 +184,7 @@ type eventLoop struct {
 	cmds    []relayCmd
 	stopped bool
 
-	ends    []*relayEnd // by file descriptor
+	fds     []loopFD // by file descriptor
 	tunnels map[*tunnel]struct{}
 	buf     []byte
 	bufs    sync.Pool // *[]byte of relayBufSize, for bytes a socket could not take yet
@@ -178,6 +193,8 @@ type eventLoop struct {
 
 	sweepEvery int64 // finest idle-timeout tick of the tunnels on the loop; 0: none
 	nextSweep  int64
+
+	http loopHTTP // HTTP connections and idle backend connections (httploop.go)
 }
 
 func newEventLoop() (*eventLoop, error) {
@@ -287,8 +304,8 @@ func (l *eventLoop) run() {
 				woken = true
 				continue
 			}
-			if fd < len(l.ends) && l.ends[fd] != nil {
-				l.handle(l.ends[fd], ev.Events)
+			if fd < len(l.fds) && l.fds[fd] != nil {
+				l.fds[fd].ready(l, ev.Events)
 			}
 		}
 		n = 0
@@ -334,6 +351,8 @@ func (l *eventLoop) runCmds() bool {
 			if _, ok := l.tunnels[c.abort]; ok {
 				l.finish(c.abort, c.reason, false)
 			}
+		default:
+			l.httpCmd(c)
 		}
 	}
 	return false
@@ -350,6 +369,7 @@ func (l *eventLoop) drainCmds() {
 			l.closeEnds(c.add)
 			c.add.end("relay stopped", false)
 		}
+		l.httpDrop(c)
 	}
 }
 
@@ -357,17 +377,37 @@ func (l *eventLoop) stopAll(reason string) {
 	for t := range l.tunnels {
 		l.finish(t, reason, false)
 	}
+	l.httpStopAll()
+}
+
+// register puts fd in the epoll set with events, for f.
+func (l *eventLoop) register(fd int, events uint32, f loopFD) error {
+	for fd >= len(l.fds) {
+		l.fds = append(l.fds, make([]loopFD, len(l.fds)+64)...)
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return err
+	}
+	l.fds[fd] = f
+	return nil
+}
+
+// forget takes fd out of the loop's table before it is closed (closing
+// takes it out of the epoll set) or handed on (del: EPOLL_CTL_DEL).
+func (l *eventLoop) forget(fd int, del bool) {
+	if fd >= 0 && fd < len(l.fds) {
+		l.fds[fd] = nil
+	}
+	if del {
+		unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
 }
 
 func (l *eventLoop) add(t *tunnel) {
 	for _, e := range []*relayEnd{&t.client, &t.server} {
-		for e.fd >= len(l.ends) {
-			l.ends = append(l.ends, make([]*relayEnd, len(l.ends)+64)...)
-		}
-		l.ends[e.fd] = e
 		e.active = l.now
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(e.fd)}
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, e.fd, &ev); err != nil {
+		if err := l.register(e.fd, unix.EPOLLIN, e); err != nil {
 			l.tunnels[t] = struct{}{}
 			l.finish(t, fmt.Sprintf("relay: register socket: %v", err), false)
 			return
@@ -379,12 +419,17 @@ func (l *eventLoop) add(t *tunnel) {
 		l.toSplice(&t.client)
 		l.toSplice(&t.server)
 	}
-	if t.tick > 0 {
-		tick := int64(t.tick)
-		if l.sweepEvery == 0 || tick < l.sweepEvery {
-			l.sweepEvery = tick
-			l.nextSweep = l.now + tick
-		}
+	l.sweepAtLeast(t.tick)
+}
+
+// sweepAtLeast makes the loop sweep at least every tick (0: no need).
+func (l *eventLoop) sweepAtLeast(tick time.Duration) {
+	if tick <= 0 {
+		return
+	}
+	if n := int64(tick); l.sweepEvery == 0 || n < l.sweepEvery {
+		l.sweepEvery = n
+		l.nextSweep = l.now + n
 	}
 }
 
@@ -686,7 +731,8 @@ func (l *eventLoop) setEvents(e *relayEnd, events uint32) {
 // and a client that stopped reading is idle even though the backend still
 // has data for it.
 func (l *eventLoop) sweep() {
-	if len(l.tunnels) == 0 {
+	l.httpSweep()
+	if len(l.tunnels) == 0 && !l.http.busy() {
 		l.sweepEvery = 0
 		return
 	}
@@ -708,8 +754,8 @@ func (l *eventLoop) finish(t *tunnel, reason string, timedOut bool) {
 	}
 	delete(l.tunnels, t)
 	for _, e := range []*relayEnd{&t.client, &t.server} {
-		if e.fd >= 0 && e.fd < len(l.ends) && l.ends[e.fd] == e {
-			l.ends[e.fd] = nil
+		if e.fd >= 0 && e.fd < len(l.fds) && l.fds[e.fd] == loopFD(e) {
+			l.fds[e.fd] = nil
 		}
 		if e.outBuf != nil {
 			l.bufs.Put(e.outBuf)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,6 +103,17 @@ type Service struct {
 	st        counters
 
 	hs *httpService // protocol http only
+	// hwg counts the HTTP connections on event loops (and those handed
+	// from a loop to a goroutine), which Run waits for.
+	hwg sync.WaitGroup
+	// noLoopHTTP serves every HTTP connection on a goroutine; tests set it
+	// to check that both paths answer alike.
+	noLoopHTTP bool
+	// root is the service a route group belongs to (itself otherwise), and
+	// loops the relay whose event loops serve its HTTP connections and
+	// hold idle backend connections, while Run runs.
+	root  *Service
+	loops atomic.Pointer[Relay]
 
 	// maxConnLog and acceptLog log the service's limits being hit, once
 	// in a while rather than once per connection.
@@ -209,6 +221,7 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 		listenErr:   "not started",
 		handingOff:  make(chan struct{}),
 	}
+	s.root = s
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	s.dgrams.New = func() any { b := make([]byte, maxDatagram); return &b }
 	s.listen = listenFreebind
@@ -366,6 +379,11 @@ func (s *Service) setBackendUp(address string, up bool, reason string) bool {
 	}
 	if !up && b.hc != nil {
 		b.hc.reap(time.Time{}, true)
+		if r := s.root.loops.Load(); r != nil {
+			for _, l := range r.loops {
+				l.post(relayCmd{hdown: b})
+			}
+		}
 	}
 	s.signal()
 	return true

@@ -46,6 +46,22 @@ func (s *Service) runTCP(ctx context.Context) error {
 	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", s.cfg.Protocol)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
+	if s.hs != nil {
+		// HTTP connections on the event loops learn that the service
+		// stops from their loops (the goroutine path from ctx).
+		relay := s.relay
+		stopLoops := context.AfterFunc(ctx, func() {
+			for _, l := range relay.loops {
+				l.post(relayCmd{hstop: s})
+			}
+		})
+		defer stopLoops()
+	}
+	loopHTTP := s.loopEligible()
+	if loopHTTP {
+		s.loops.Store(s.relay)
+		defer s.loops.Store(nil)
+	}
 	handingOff := s.handingOff // replaced only by the next Run
 
 	// The service's max_conn is a semaphore. A connection is accepted
@@ -91,6 +107,15 @@ func (s *Service) runTCP(ctx context.Context) error {
 			}
 		}
 		backoff = 0
+		if loopHTTP {
+			var held chan struct{}
+			if slot {
+				held = sem
+			}
+			if s.serveHTTPLoop(ctx, c.(*net.TCPConn), held) {
+				continue
+			}
+		}
 		wg.Go(func() {
 			if slot {
 				defer func() { <-sem }()
@@ -111,6 +136,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 	}
 	s.drainTCP()
 	wg.Wait()
+	s.hwg.Wait()
 	return nil
 }
 
@@ -150,7 +176,7 @@ func (s *Service) drainTCP() {
 	defer timer.Stop()
 	s.mu.Lock()
 	s.stopping = true
-	if len(s.tunnels) > 0 || (s.hs != nil && len(s.hs.conns) > 0) {
+	if len(s.tunnels) > 0 || (s.hs != nil && len(s.hs.conns)+len(s.hs.lconns) > 0) {
 		s.idle = make(chan struct{})
 		idle := s.idle
 		s.mu.Unlock()
@@ -166,14 +192,21 @@ func (s *Service) drainTCP() {
 		left = append(left, t)
 	}
 	var conns []*httpConn
+	var lconns []*hconn
 	if s.hs != nil {
 		for hc := range s.hs.conns {
 			conns = append(conns, hc)
 		}
+		for c := range s.hs.lconns {
+			lconns = append(lconns, c)
+		}
 	}
 	s.mu.Unlock()
-	if len(left)+len(conns) > 0 {
-		s.log.Info("drain period over, closing connections", "count", len(left)+len(conns))
+	if n := len(left) + len(conns) + len(lconns); n > 0 {
+		s.log.Info("drain period over, closing connections", "count", n)
+	}
+	for _, c := range lconns {
+		c.l.post(relayCmd{habort: c})
 	}
 	for _, t := range left {
 		t.abort("service stopped")
