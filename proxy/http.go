@@ -48,8 +48,8 @@ type httpService struct {
 	errs   map[int][]byte // canned error responses
 	conns  map[*httpConn]struct{}
 	lconns map[*hconn]struct{} // connections on event loops (httploop.go)
-	groups []*Service  // s and the route groups, for reaping and health
-	tls    *tls.Config // nil: cleartext
+	groups []*Service          // s and the route groups, for reaping and health
+	tls    *tls.Config         // nil: cleartext
 
 	readers sync.Pool // *bufio.Reader of httpReaderSize
 	writers sync.Pool // *bufio.Writer of httpWriterSize

@@ -110,8 +110,8 @@ type hconn struct {
 	closing    bool  // close once out is written
 	stop       bool  // the service is stopping: close after this request
 	closed     bool
-	halfClosed bool  // the client ended its side after a request: answer it, then close
-	inFull     bool  // pipelined bytes filled maxPipelined: not read until the response is done
+	halfClosed bool // the client ended its side after a request: answer it, then close
+	inFull     bool // pipelined bytes filled maxPipelined: not read until the response is done
 
 	idle      atomic.Bool
 	idleSince atomic.Int64 // unix nanoseconds, for reclaimIdle
