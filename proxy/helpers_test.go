@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"flag"
 	"io"
 	"log/slog"
 	"net"
@@ -134,6 +135,11 @@ type running struct {
 	done   chan error
 }
 
+// goroutineHTTP runs the package's tests with every HTTP connection on the
+// goroutine path; by default cleartext ones are served on the event loops
+// (scripts/test.sh runs both).
+var goroutineHTTP = flag.Bool("http-goroutines", false, "serve HTTP on goroutines, not the event loops")
+
 // startService runs a Service until the test ends. tweak, when given, runs
 // before Run.
 func startService(t testing.TB, cfg config.Service, tweak ...func(*Service)) *running {
@@ -142,6 +148,7 @@ func startService(t testing.TB, cfg config.Service, tweak ...func(*Service)) *ru
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.noLoopHTTP = *goroutineHTTP
 	for _, f := range tweak {
 		f(s)
 	}

@@ -479,9 +479,14 @@ func (c *hconn) clientEOF(l *eventLoop) {
 	}
 	if c.requestOut() {
 		// A client may end its side once its request is out: the answer
-		// still goes to it, then the connection closes.
+		// still goes to it (and to the requests it pipelined before),
+		// then the connection closes.
 		c.halfClosed = true
 		c.setEvents(l, c.events&^unix.EPOLLIN)
+		return
+	}
+	if c.phase == hIdle {
+		c.closeAfterOut(l) // the last answer may still be on its way
 		return
 	}
 	c.close(l)
@@ -1018,7 +1023,7 @@ func (c *hconn) response(l *eventLoop, p []byte) bool {
 			c.respMode = respEOF
 		}
 		untilEOF := c.respMode == respEOF
-		c.keepClient = r.minor == 1 && !r.connClose && !untilEOF && !c.stop && !c.early && !c.halfClosed
+		c.keepClient = r.minor == 1 && !r.connClose && !untilEOF && !c.stop && !c.early
 		head := appendResponseHead(l.http.scratch[:0], resp, c.setCookie, !c.keepClient)
 		k, done, err := c.body(data)
 		if err != nil {
@@ -1154,7 +1159,7 @@ func (c *hconn) responseDone(l *eventLoop, extra bool) {
 	switch {
 	case c.early:
 		c.lingerAfter(l)
-	case !c.keepClient || c.halfClosed:
+	case !c.keepClient:
 		c.closeAfterOut(l)
 	default:
 		c.waitRequest(false)
@@ -1162,6 +1167,9 @@ func (c *hconn) responseDone(l *eventLoop, extra bool) {
 		c.setEvents(l, c.clientEvents())
 		if len(c.in) > 0 && !c.closed {
 			c.consume(l) // a pipelined request
+		}
+		if c.halfClosed && !c.closed && (c.phase == hIdle || c.phase == hHead) {
+			c.closeAfterOut(l) // nothing more will come
 		}
 	}
 }

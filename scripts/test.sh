@@ -40,5 +40,7 @@ echo "== go vet"
 go vet ./...
 echo "== unit tests (race detector)"
 go test -race -count=1 $(go list ./... | grep -v '/tests$')
+echo "== proxy tests again, every HTTP connection on the goroutine path"
+go test -race -count=1 ./proxy -args -http-goroutines
 echo "== end-to-end tests (network namespaces, real keepalived)"
 go test -count=1 -timeout 20m ./tests/
