@@ -19,7 +19,7 @@ import (
 	"vigil/proxy/proxyproto"
 )
 
-// The HTTP/1.1 fast path (protocol http). net/http's server and
+// The HTTP/1.1 goroutine path (protocol http). net/http's server and
 // ReverseProxy cost too much per request to compete with HAProxy (see
 // REFERENCE.md), so a client connection is served by one goroutine that
 // parses request heads in place from a pooled reader, forwards them with
@@ -27,6 +27,10 @@ import (
 // backend's idle pool, streams bodies through pooled buffers without
 // holding them whole, and streams the response back. A backend slot
 // (max_conn, queue, balance) is held per request, not per connection.
+//
+// Cleartext connections start on the event loops instead (httploop.go),
+// which serve the common requests without a goroutine and hand anything
+// else to this path; TLS and h2c connections are served here throughout.
 
 const (
 	httpReaderSize = 8 << 10  // longest head line; bigger ones get 431

@@ -184,6 +184,9 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) error {
 		}
 		line, err = src.ReadSlice('\n')
 		if err != nil {
+			if err == bufio.ErrBufferFull {
+				err = errMalformed
+			}
 			return readErr(err)
 		}
 		if !(len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
@@ -269,14 +272,14 @@ func (c *chunkScanner) scan(p []byte) (int, bool, error) {
 		if i < 0 {
 			c.line = append(c.line, p[n:]...)
 			n = len(p)
-			if c.tooLong() {
+			if c.tooLong(false) {
 				return n, false, errMalformed
 			}
 			break
 		}
 		c.line = append(c.line, p[n:n+i+1]...)
 		n += i + 1
-		if c.tooLong() {
+		if c.tooLong(true) {
 			return n, false, errMalformed
 		}
 		line := c.line
@@ -311,15 +314,20 @@ func (c *chunkScanner) scan(p []byte) (int, bool, error) {
 	return n, c.state == chunkDone, nil
 }
 
-// tooLong: a line longer than copyChunked's reader holds is malformed.
-func (c *chunkScanner) tooLong() bool {
+// tooLong: a line longer than copyChunked's reader holds is malformed;
+// an unfinished one already fills it when it is as long as the reader.
+func (c *chunkScanner) tooLong(finished bool) bool {
+	limit := httpReaderSize
+	if !finished {
+		limit--
+	}
 	switch c.state {
 	case chunkTrailer:
-		return c.trailer+len(c.line) > maxTrailerBytes || len(c.line) > httpReaderSize
+		return c.trailer+len(c.line) > maxTrailerBytes || len(c.line) > limit
 	case chunkDataEnd:
 		return len(c.line) > 2
 	}
-	return len(c.line) > httpReaderSize
+	return len(c.line) > limit
 }
 
 // reset prepares c for the next body.

@@ -115,6 +115,7 @@ type hconn struct {
 
 	idle      atomic.Bool
 	idleSince atomic.Int64 // unix nanoseconds, for reclaimIdle
+	served    atomic.Bool  // a request has started on it
 	bytesIn   int64
 	bytesOut  int64
 }
@@ -157,7 +158,7 @@ func (s *Service) loopEligible() bool {
 // the max_conn slot it holds (nil: none). It reports false when the loop
 // could not take it; the caller then serves it on a goroutine.
 func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan struct{}) bool {
-	fd, err := dupConn(c)
+	fd, err := s.relay.dup(c)
 	if err != nil {
 		return false
 	}
@@ -185,8 +186,8 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 	s.hwg.Add(1)
 	s.mu.Unlock()
 	if !l.post(relayCmd{hadd: hc}) {
-		hc.gone(0, 0)
 		unix.Close(fd)
+		hc.gone(0, 0)
 	}
 	return true
 }
@@ -245,6 +246,13 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 		}
 	case cmd.hconnected != nil:
 		l.connected(cmd.hconnected)
+	case cmd.hsteal != nil:
+		fd := -1
+		if be := l.takeIdle(cmd.hsteal.b, nil); be != nil {
+			l.forget(be.fd, true)
+			fd = be.fd
+		}
+		cmd.hsteal.reply <- fd
 	case cmd.hdown != nil:
 		// The backend went down: its idle connections go, as on the
 		// goroutine path (it may come back as another process).
@@ -257,9 +265,38 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 	}
 }
 
+// stealReq asks a loop for one of its idle connections to b; the reply
+// is the descriptor, taken out of the loop, or -1.
+type stealReq struct {
+	b     *backend
+	reply chan int
+}
+
+// stealIdle takes an idle connection to b from another loop of the
+// relay: idle connections are kept per loop, and a loop without one must
+// not open a new connection (or fail to, out of descriptors) while
+// another loop has one to spare.
+func (l *eventLoop) stealIdle(r *Relay, b *backend) int {
+	for _, other := range r.loops {
+		if other == l {
+			continue
+		}
+		req := &stealReq{b: b, reply: make(chan int, 1)}
+		if !other.post(relayCmd{hsteal: req}) {
+			continue
+		}
+		if fd := <-req.reply; fd >= 0 {
+			return fd
+		}
+	}
+	return -1
+}
+
 // httpDrop undoes a command that a stopped loop will not run.
 func (l *eventLoop) httpDrop(cmd relayCmd) {
 	switch {
+	case cmd.hsteal != nil:
+		cmd.hsteal.reply <- -1
 	case cmd.hadd != nil:
 		unix.Close(cmd.hadd.fd)
 		cmd.hadd.gone(0, 0)
@@ -516,26 +553,36 @@ func (c *hconn) consume(l *eventLoop) {
 				return
 			}
 			c.phase, c.started, c.start, c.status = hHead, true, l.now, 0
+			if !c.served.Load() {
+				c.served.Store(true)
+			}
 			c.deadline = l.after(c.s.requestTimeout())
 			if c.stop {
 				c.deadline = l.after(stopIdleGrace)
 			}
 		}
 		end := headEnd(c.in, c.scanned)
-		if end < 0 {
+		n, err := 0, errIncomplete
+		if end >= 0 {
+			n, err = c.req.parse(c.in, true)
+		} else if len(c.in) >= httpReaderSize {
+			n, err = c.req.parse(c.in, true) // a line or head too long?
+		}
+		switch err {
+		case nil:
+		case errIncomplete:
 			c.scanned = len(c.in)
-			if len(c.in) > maxHeadBytes+4 {
-				c.handBack(l) // the goroutine path answers 431
+			return
+		default:
+			// Answered here, as on the goroutine path: handing over
+			// takes a descriptor, and a flood of bad requests may have
+			// taken them all.
+			c.s.log.Debug("closing client: bad request head", "client", c.ip, "err", err)
+			code := 400
+			if err == errHeadTooLarge {
+				code = 431
 			}
-			return
-		}
-		n, err := c.req.parse(c.in, true)
-		if err == errIncomplete {
-			c.scanned = len(c.in)
-			return
-		}
-		if err != nil || n != end {
-			c.handBack(l) // 400 or 431 from the goroutine path
+			c.fail(l, code)
 			return
 		}
 		c.dispatch(l, n)
@@ -714,8 +761,19 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 	}
 	idem := r.idempotent()
 	c.b = nil // the goroutine owns the slot until it answers
+	relay := c.s.relay
 	go func() {
 		res := &hconnected{c: c, g: g, fd: -1}
+		if b != nil && !fresh && b.cfg.MaxConn <= 0 && relay != nil {
+			if fd := l.stealIdle(relay, b); fd >= 0 {
+				res.b, res.fd, res.reused = b, fd, true
+				if !l.post(relayCmd{hconnected: res}) {
+					closeFd(fd)
+					g.release(b)
+				}
+				return
+			}
+		}
 		nb, bc, err := connectHTTP(c.ctx, g, key, pref, idem, b, fresh)
 		if err == nil {
 			res.b, res.reused = nb, bc.reused
@@ -723,7 +781,7 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 			if tc == nil {
 				err = errors.New("backend connection is not TCP")
 			} else {
-				res.fd, err = dupConn(tc)
+				res.fd, err = relay.dup(tc)
 			}
 			bc.tc.c.Close()
 			if err != nil {
@@ -1231,6 +1289,7 @@ func (c *hconn) backendFailed(l *eventLoop, err error) {
 		return
 	}
 	c.s.log.Debug("request failed", "client", c.ip, "backend", be.b.cfg.Address, "err", err)
+
 	if be.reused && !be.anyResp && !c.replayed && c.req.contentLength <= 0 && c.req.idempotent() && !c.respHead {
 		// Nothing reached a backend that was closing: replay on a new
 		// connection to the same backend, keeping the slot.
@@ -1350,17 +1409,26 @@ func (c *hconn) handBack(l *eventLoop) {
 	c.idle.Store(false)
 	delete(l.http.conns, c)
 	l.forget(c.fd, true)
-	f := os.NewFile(uintptr(c.fd), "client")
-	nc, err := net.FileConn(f)
-	f.Close()
+	fd, err := unix.Dup(c.fd)
+	var nc net.Conn
+	if err == nil {
+		f := os.NewFile(uintptr(fd), "client")
+		nc, err = net.FileConn(f)
+		f.Close()
+	}
 	tc, _ := nc.(*net.TCPConn)
 	if err != nil || tc == nil {
+		// Out of descriptors, most likely: the client hears why.
 		if nc != nil {
 			nc.Close()
 		}
+		c.s.log.Debug("closing client: cannot hand over the connection", "client", c.ip, "err", err)
+		rawWrite(c.fd, c.s.hs.errs[503])
+		unix.Close(c.fd)
 		c.gone(c.bytesIn, c.bytesOut)
 		return
 	}
+	unix.Close(c.fd)
 	s := c.s
 	s.mu.Lock()
 	s.st.active-- // serveHTTPFrom counts it again

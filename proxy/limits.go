@@ -55,62 +55,56 @@ func (s *Service) reclaimIdle(n int) int {
 	if s.hs == nil || n <= 0 {
 		return 0
 	}
+	// Both kinds of connection, goroutine and event loop, compete on age:
+	// the oldest idle ones go first, whichever path serves them.
+	type candidate struct {
+		since int64
+		hc    *httpConn
+		lc    *hconn
+	}
+	now := time.Now().UnixNano()
 	s.mu.Lock()
-	var oldest []*httpConn
+	var oldest []candidate
 	for hc := range s.hs.conns {
 		if hc.idleSince.Load() == 0 || !hc.idle.Load() || hasPendingBytes(hc.tc.c) {
 			continue
 		}
-		oldest = append(oldest, hc)
+		oldest = append(oldest, candidate{since: hc.idleSince.Load(), hc: hc})
+	}
+	for c := range s.hs.lconns {
+		if !c.idle.Load() || (!c.served.Load() && now-c.idleSince.Load() < int64(freshGrace)) || fdHasPendingBytes(c.fd) {
+			continue
+		}
+		oldest = append(oldest, candidate{since: c.idleSince.Load(), lc: c})
 	}
 	s.mu.Unlock()
 	if len(oldest) > n {
 		// Partial selection would do; a sort is simple and this runs only
 		// at the limit.
-		sortByIdleSince(oldest)
-		oldest = oldest[:n]
-	}
-	closed := 0
-	for _, hc := range oldest {
-		// Claim it: the connection's own goroutine clears idle when a
-		// request starts, and a request under way is never cut.
-		if hc.idle.CompareAndSwap(true, false) {
-			hc.abort()
-			closed++
-		}
-	}
-	if closed < n {
-		closed += s.reclaimIdleOnLoops(n - closed)
-	}
-	return closed
-}
-
-// reclaimIdleOnLoops is reclaimIdle for the connections on event loops.
-// The claim is the same compare-and-swap; the loop then closes it.
-func (s *Service) reclaimIdleOnLoops(n int) int {
-	s.mu.Lock()
-	var oldest []*hconn
-	for c := range s.hs.lconns {
-		if !c.idle.Load() || fdHasPendingBytes(c.fd) {
-			continue
-		}
-		oldest = append(oldest, c)
-	}
-	s.mu.Unlock()
-	if len(oldest) > n {
-		slices.SortFunc(oldest, func(a, b *hconn) int {
-			return cmp.Compare(a.idleSince.Load(), b.idleSince.Load())
-		})
+		slices.SortFunc(oldest, func(a, b candidate) int { return cmp.Compare(a.since, b.since) })
 		oldest = oldest[:n]
 	}
 	closed := 0
 	for _, c := range oldest {
-		if c.idle.CompareAndSwap(true, false) && c.l.post(relayCmd{habort: c}) {
+		// Claim it: the connection's goroutine (or loop) clears idle when
+		// a request starts, and a request under way is never cut.
+		switch {
+		case c.hc != nil && c.hc.idle.CompareAndSwap(true, false):
+			c.hc.abort()
+			closed++
+		case c.lc != nil && c.lc.idle.CompareAndSwap(true, false) && c.lc.l.post(relayCmd{habort: c.lc}):
 			closed++
 		}
 	}
 	return closed
 }
+
+// freshGrace spares a connection just accepted on an event loop for a
+// moment: its client's first request may still be on the way (nothing to
+// read yet), and it must not be taken for an idle one. The goroutine path
+// gets the same grace from its goroutine starting to wait a moment after
+// accept.
+const freshGrace = 100 * time.Millisecond
 
 // fdHasPendingBytes is hasPendingBytes for a descriptor an event loop
 // holds. The loop may close it meanwhile, but only after clearing the
@@ -118,12 +112,6 @@ func (s *Service) reclaimIdleOnLoops(n int) int {
 func fdHasPendingBytes(fd int) bool {
 	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
 	return err != nil || n > 0
-}
-
-func sortByIdleSince(conns []*httpConn) {
-	slices.SortFunc(conns, func(a, b *httpConn) int {
-		return cmp.Compare(a.idleSince.Load(), b.idleSince.Load())
-	})
 }
 
 // hasPendingBytes reports whether the client has sent bytes the connection

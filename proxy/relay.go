@@ -44,6 +44,14 @@ type Relay struct {
 	next  atomic.Uint32
 	wg    sync.WaitGroup
 	once  sync.Once
+
+	// spare is a descriptor kept open to be given up when a socket
+	// handed to the loops cannot be duplicated for want of descriptors
+	// (a flood of idle clients takes every free one): the duplicate takes
+	// its number and the original's is freed at once, so the spare is
+	// opened again right after.
+	spareMu sync.Mutex
+	spare   int
 }
 
 // errRelayClosed refuses tunnels after Close.
@@ -68,7 +76,7 @@ const maxReadsPerWake = 4
 // NewRelay starts loops event loops (at least one). GOMAXPROCS is the
 // natural count: more loops than cores only add context switches.
 func NewRelay(loops int) (*Relay, error) {
-	r := &Relay{}
+	r := &Relay{spare: openSpare()}
 	for range max(loops, 1) {
 		l, err := newEventLoop()
 		if err != nil {
@@ -89,7 +97,42 @@ func (r *Relay) Close() {
 			l.post(relayCmd{stop: true})
 		}
 		r.wg.Wait()
+		r.spareMu.Lock()
+		closeFd(r.spare)
+		r.spare = -1
+		r.spareMu.Unlock()
 	})
+}
+
+func openSpare() int {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// dup is dupConn that gives up the spare descriptor when the process has
+// no other. The caller closes c right after (dup may have closed it
+// already, to take the spare back).
+func (r *Relay) dup(c *net.TCPConn) (int, error) {
+	fd, err := dupConn(c)
+	if err == nil || !(errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)) {
+		return fd, err
+	}
+	r.spareMu.Lock()
+	defer r.spareMu.Unlock()
+	if r.spare < 0 {
+		r.spare = openSpare()
+		return -1, err
+	}
+	closeFd(r.spare)
+	fd, err = dupConn(c)
+	if err == nil {
+		c.Close() // the callers close it anyway; now, for the spare
+	}
+	r.spare = openSpare() // -1 when someone else took the number; retried next time
+	return fd, err
 }
 
 // start hands t's two established sockets to a loop. From here on the
@@ -165,6 +208,7 @@ type relayCmd struct {
 	hstop      *Service    // the service is stopping: its connections close
 	hconnected *hconnected // a backend connection (or the failure) for a request
 	hdown      *backend    // the backend went down: close its idle connections
+	hsteal     *stealReq   // another loop wants an idle connection to a backend
 }
 
 // loopFD is a descriptor an event loop watches: one end of a tunnel, an
