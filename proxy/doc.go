@@ -26,9 +26,16 @@
 //   - On stop, closes the listener and lets established connections finish
 //     for a drain period.
 //
-// Protocol http (http.go, httphead.go, httpbody.go, httptls.go):
+// Protocol http (httploop.go, http.go, httphead.go, httpbody.go, httptls.go):
 //
-//   - An HTTP/1.1 fast path, not net/http: one goroutine per client
+//   - Cleartext HTTP/1.1 runs on the relay's event loops (httploop.go):
+//     no goroutine and no epoll_ctl per request, idle backend connections
+//     per loop (taken from another loop before dialing; shared between
+//     loops for backends with max_conn), new ones from a goroutine running
+//     the same connect code as below. Upgrades, Expect, chunked request
+//     bodies and requests that must queue are handed to the goroutine path
+//     before any byte of them has left; the answers are the same.
+//   - The goroutine path, not net/http: one goroutine per client
 //     connection parses request heads in place from a pooled reader (431
 //     for heads over 32 KiB or lines over 8 KiB, 400 for anything RFC 9112
 //     forbids, 408 when timeout http_request runs out), rewrites the
