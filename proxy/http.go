@@ -297,6 +297,25 @@ func (s *Service) route(host, path []byte) *Service {
 	return s
 }
 
+// balanceRequest is how a request is balanced: the group its route
+// picks, the balance key (client address for source, path for uri; it
+// points into r or ipKey) and the backend its sticky cookie names.
+func (s *Service) balanceRequest(r *httpHead, ipKey []byte) (g *Service, key []byte, pref *backend) {
+	g = s.route(r.hostName(), r.path())
+	switch {
+	case g.hashSource:
+		key = ipKey
+	case g.cfg.Balance == "uri":
+		key = r.path()
+	}
+	if s.cfg.Sticky != nil {
+		if v := r.cookie(s.cfg.Sticky.Cookie); v != nil {
+			pref = g.byCookie(v)
+		}
+	}
+	return g, key, pref
+}
+
 // byCookie finds the backend whose sticky id is v.
 func (s *Service) byCookie(v []byte) *backend {
 	for _, b := range s.backends {
@@ -557,20 +576,7 @@ func (hc *httpConn) linger(max int64) {
 func (hc *httpConn) serve() bool {
 	defer hc.finish()
 	s, r := hc.s, &hc.req
-	g := s.route(r.hostName(), r.path())
-	var key []byte
-	switch {
-	case g.hashSource:
-		key = hc.ipKey
-	case g.cfg.Balance == "uri":
-		key = r.path()
-	}
-	var pref *backend
-	if s.cfg.Sticky != nil {
-		if v := r.cookie(s.cfg.Sticky.Cookie); v != nil {
-			pref = g.byCookie(v)
-		}
-	}
+	g, key, pref := s.balanceRequest(r, hc.ipKey)
 	hasBody := r.hasBody()
 	if r.expectContinue && hasBody && r.minor == 1 {
 		// Answer the client's Expect ourselves, so it sends the body while
@@ -631,18 +637,6 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, ide
 		var b *backend
 		if first != nil && attempt == 0 {
 			b = first
-			if fresh {
-				bc, err := g.dialBackend(ctx, b)
-				if err == nil {
-					return b, bc, nil
-				}
-				lastErr = err
-				if !g.connectFailed(b, idem, attempt, ctx) {
-					return nil, nil, lastErr
-				}
-				tried = append(tried, b)
-				continue
-			}
 		} else if pref != nil && attempt == 0 && g.acquireThis(pref) {
 			b = pref
 		} else {
@@ -656,18 +650,20 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, ide
 				return nil, nil, err
 			}
 		}
-		if bc := b.hc.get(time.Now()); bc != nil {
-			return b, bc, nil
-		}
-		if bc := g.idleFromLoops(b); bc != nil {
-			return b, bc, nil
+		if !fresh || attempt > 0 {
+			if bc := b.hc.get(time.Now()); bc != nil {
+				return b, bc, nil
+			}
+			if bc := g.idleFromLoops(b); bc != nil {
+				return b, bc, nil
+			}
 		}
 		bc, err := g.dialBackend(ctx, b)
 		if err == nil {
 			return b, bc, nil
 		}
 		lastErr = err
-		if !g.connectFailed(b, idem, attempt, ctx) {
+		if !g.connectFailed(ctx, b, idem, attempt) {
 			return nil, nil, lastErr
 		}
 		tried = append(tried, b)
@@ -676,7 +672,7 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, ide
 
 // connectFailed counts a failed connect to b, gives its slot back and
 // reports whether the request may be retried on another backend.
-func (g *Service) connectFailed(b *backend, idem bool, attempt int, ctx context.Context) bool {
+func (g *Service) connectFailed(ctx context.Context, b *backend, idem bool, attempt int) bool {
 	g.mu.Lock()
 	b.st.connectErrors++
 	g.st.connectErrors++

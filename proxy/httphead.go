@@ -85,7 +85,7 @@ func (h *httpHead) bytes(s span) []byte { return h.raw[s.a:s.b] }
 // and errMalformed for anything RFC 9112 does not allow.
 func (h *httpHead) read(br *bufio.Reader, request bool) error {
 	h.reset()
-	first, empty := true, 0
+	var st headState
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil {
@@ -101,35 +101,44 @@ func (h *httpHead) read(br *bufio.Reader, request bool) error {
 			}
 			return err
 		}
-		if len(h.raw)+len(line) > maxHeadBytes {
-			return errHeadTooLarge
-		}
-		off := len(h.raw)
-		h.raw = append(h.raw, line...)
-		end := len(h.raw) - 1
-		if end > off && h.raw[end-1] == '\r' {
-			end--
-		}
-		if first {
-			if end == off && request && empty < 4 {
-				// RFC 9112 2.2: ignore empty lines before a request line.
-				empty++
-				h.raw = h.raw[:0]
-				continue
-			}
-			if err := h.parseStart(off, end, request); err != nil {
-				return err
-			}
-			first = false
-			continue
-		}
-		if end == off {
-			return h.finish(request)
-		}
-		if err := h.parseField(off, end); err != nil {
+		if done, err := h.addLine(line, request, &st); done || err != nil {
 			return err
 		}
 	}
+}
+
+// headState is where a head being parsed line by line is.
+type headState struct {
+	started bool // the start line has been parsed
+	empty   int  // empty lines skipped before a request line
+}
+
+// addLine parses the next line of a head (with its LF); done reports the
+// empty line that ends the head.
+func (h *httpHead) addLine(line []byte, request bool, st *headState) (done bool, err error) {
+	if len(h.raw)+len(line) > maxHeadBytes {
+		return false, errHeadTooLarge
+	}
+	off := len(h.raw)
+	h.raw = append(h.raw, line...)
+	end := len(h.raw) - 1
+	if end > off && h.raw[end-1] == '\r' {
+		end--
+	}
+	if !st.started {
+		if end == off && request && st.empty < 4 {
+			// RFC 9112 2.2: ignore empty lines before a request line.
+			st.empty++
+			h.raw = h.raw[:0]
+			return false, nil
+		}
+		st.started = true
+		return false, h.parseStart(off, end, request)
+	}
+	if end == off {
+		return true, h.finish(request)
+	}
+	return false, h.parseField(off, end)
 }
 
 // parse parses one head from the start of b, all that has been read so
@@ -137,7 +146,8 @@ func (h *httpHead) read(br *bufio.Reader, request bool) error {
 // took, or errIncomplete while b does not hold a whole head yet.
 func (h *httpHead) parse(b []byte, request bool) (int, error) {
 	h.reset()
-	first, empty, pos := true, 0, 0
+	var st headState
+	pos := 0
 	for {
 		i := bytes.IndexByte(b[pos:], '\n')
 		if i < 0 || i+1 > httpReaderSize {
@@ -151,32 +161,12 @@ func (h *httpHead) parse(b []byte, request bool) (int, error) {
 		}
 		line := b[pos : pos+i+1]
 		pos += i + 1
-		if len(h.raw)+len(line) > maxHeadBytes {
-			return 0, errHeadTooLarge
-		}
-		off := len(h.raw)
-		h.raw = append(h.raw, line...)
-		end := len(h.raw) - 1
-		if end > off && h.raw[end-1] == '\r' {
-			end--
-		}
-		if first {
-			if end == off && request && empty < 4 {
-				empty++
-				h.raw = h.raw[:0]
-				continue
-			}
-			if err := h.parseStart(off, end, request); err != nil {
-				return 0, err
-			}
-			first = false
-			continue
-		}
-		if end == off {
-			return pos, h.finish(request)
-		}
-		if err := h.parseField(off, end); err != nil {
+		done, err := h.addLine(line, request, &st)
+		if err != nil {
 			return 0, err
+		}
+		if done {
+			return pos, nil
 		}
 	}
 }

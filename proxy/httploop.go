@@ -614,20 +614,7 @@ func (c *hconn) dispatch(l *eventLoop, n int) {
 		c.handBack(l)
 		return
 	}
-	g := s.route(r.hostName(), r.path())
-	var key []byte
-	switch {
-	case g.hashSource:
-		key = c.ipKey
-	case g.cfg.Balance == "uri":
-		key = r.path()
-	}
-	var pref *backend
-	if s.cfg.Sticky != nil {
-		if v := r.cookie(s.cfg.Sticky.Cookie); v != nil {
-			pref = g.byCookie(v)
-		}
-	}
+	g, key, pref := s.balanceRequest(r, c.ipKey)
 	b := g.tryAcquire(key, pref)
 	if b == nil {
 		c.handBack(l) // the goroutine path queues, or answers 503
@@ -745,20 +732,9 @@ func (l *eventLoop) dropIdle(be *hback) {
 func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 	c.phase = hConnect
 	c.deadline = 0
-	g, r := c.g, &c.req
-	var key []byte
-	switch {
-	case g.hashSource:
-		key = c.ipKey
-	case g.cfg.Balance == "uri":
-		key = append([]byte(nil), r.path()...)
-	}
-	var pref *backend
-	if b == nil && c.s.cfg.Sticky != nil {
-		if v := r.cookie(c.s.cfg.Sticky.Cookie); v != nil {
-			pref = g.byCookie(v)
-		}
-	}
+	r := &c.req
+	g, key, pref := c.s.balanceRequest(r, c.ipKey)
+	key = append([]byte(nil), key...) // r is reused by the next request
 	idem := r.idempotent()
 	c.b = nil // the goroutine owns the slot until it answers
 	relay := c.s.relay
