@@ -114,14 +114,8 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 
 // parseFlags returns an exit code when the command should stop (help or error).
 func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stdout)
-		fs.Usage()
-		return 0, true
-	}
-	if err != nil {
-		return 2, true
+	if code, stop := parseFlagsOnly(fs, args, stdout); stop {
+		return code, true
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "vigil: unexpected argument %q\n", fs.Arg(0))
