@@ -476,14 +476,7 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 		s.mu.Unlock()
 	}()
 
-	reqTimeout := s.cfg.Timeouts.HTTPRequest.D()
-	if reqTimeout <= 0 {
-		reqTimeout = s.cfg.Timeouts.Client.D()
-	}
-	kaTimeout := s.cfg.Timeouts.HTTPKeepAlive.D()
-	if kaTimeout <= 0 {
-		kaTimeout = reqTimeout
-	}
+	reqTimeout, kaTimeout := s.requestTimeout(), s.keepAliveTimeout()
 	if s.hs.tls != nil {
 		tc, h2, err := s.startTLS(ctx, c, reqTimeout)
 		if err != nil {
@@ -590,12 +583,8 @@ func (hc *httpConn) serve() bool {
 
 	b, bc, err := connectHTTP(hc.ctx, g, key, pref, idem, nil, false)
 	if err != nil {
-		switch {
-		case errors.Is(err, errNoBackend), errors.Is(err, errQueueFull), errors.Is(err, errQueueTime):
-			hc.fail(503)
-		case errors.Is(err, context.Canceled):
-		default:
-			hc.fail(502)
+		if code := connectFailStatus(err); code != 0 {
+			hc.fail(code)
 		}
 		s.log.Debug("request failed: no backend connection", "client", hc.ip, "err", err)
 		return false
@@ -612,6 +601,25 @@ func (hc *httpConn) serve() bool {
 		g.release(b)
 	}
 	return keep
+}
+
+// connectFailStatus is the answer to a request that got no backend
+// connection: 503 when no backend had a slot for it, 502 when connecting
+// failed, none (0) when the request was canceled.
+func connectFailStatus(err error) int {
+	switch {
+	case noBackendSlot(err):
+		return 503
+	case errors.Is(err, context.Canceled):
+		return 0
+	}
+	return 502
+}
+
+// noBackendSlot reports whether err says that no backend was up or had
+// room for a request.
+func noBackendSlot(err error) bool {
+	return errors.Is(err, errNoBackend) || errors.Is(err, errQueueFull) || errors.Is(err, errQueueTime)
 }
 
 // countBackendBytes adds what bc moved for this request to b's totals and
@@ -776,7 +784,7 @@ func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep
 				// Interim responses go to the client as they are.
 				if hc.resp.status != 100 || !r.expectContinue {
 					w.Reset(&hc.tc)
-					hc.writeResponseHead(w, b, false, false)
+					hc.writeResponseHead(w, nil, false)
 					if ferr := w.Flush(); ferr != nil {
 						bc.tc.c.Close()
 						return false, true
@@ -841,20 +849,19 @@ func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep
 		return hc.upgrade(w, g, b, bc), false
 	}
 	hc.status = resp.status
-	noBody := r.isHead() || resp.status == 204 || resp.status == 304
-	untilEOF := !noBody && !resp.chunked && resp.contentLength < 0
-	keepClient := r.minor == 1 && !r.connClose && !untilEOF && !hc.stop.Load() && !early
-	keepBackend := resp.minor == 1 && !resp.connClose && !untilEOF && r.minor == 1 && !early
-	setCookie := s.cfg.Sticky != nil && b.hc.setCookie != nil && !hasCookie(r, s.cfg.Sticky.Cookie, b.hc.cookie)
+	framing := responseFraming(r, resp)
+	keepClient, keepBackend := keepAlive(r, resp, framing)
+	keepClient = keepClient && !hc.stop.Load() && !early
+	keepBackend = keepBackend && !early
 
 	w.Reset(&hc.tc)
-	hc.writeResponseHead(w, b, !keepClient, setCookie)
+	hc.writeResponseHead(w, s.stickyLine(r, b), !keepClient)
 	var err error
-	switch {
-	case noBody:
-	case resp.chunked:
+	switch framing {
+	case respNone:
+	case respChunked:
 		err = copyChunked(w, bc.br)
-	case resp.contentLength >= 0:
+	case respLength:
 		err = copyN(w, bc.br, resp.contentLength)
 	default:
 		err = copyUntilEOF(w, bc.br)
@@ -882,9 +889,49 @@ func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep
 	return keepClient, true
 }
 
-func hasCookie(r *httpHead, name, want string) bool {
-	v := r.cookie(name)
-	return v != nil && string(v) == want
+// respFraming is how the end of a response body is found.
+type respFraming uint8
+
+const (
+	respNone    respFraming = iota // no body
+	respLength                     // Content-Length
+	respChunked                    // chunked
+	respEOF                        // until the backend closes
+)
+
+// responseFraming is how the body of resp, the answer to r, ends.
+func responseFraming(r, resp *httpHead) respFraming {
+	switch {
+	case r.isHead() || resp.status == 204 || resp.status == 304:
+		return respNone
+	case resp.chunked:
+		return respChunked
+	case resp.contentLength >= 0:
+		return respLength
+	}
+	return respEOF
+}
+
+// keepAlive reports whether, after resp (the answer to r, framed so),
+// the client and the backend connection may each carry another request,
+// as far as the two heads tell.
+func keepAlive(r, resp *httpHead, framing respFraming) (client, backend bool) {
+	bounded := framing != respEOF
+	client = r.minor == 1 && !r.connClose && bounded
+	backend = resp.minor == 1 && !resp.connClose && bounded && r.minor == 1
+	return client, backend
+}
+
+// stickyLine is the Set-Cookie line that makes the client of r stick to
+// b, or nil when it sticks to b already or the service has no stickiness.
+func (s *Service) stickyLine(r *httpHead, b *backend) []byte {
+	if s.cfg.Sticky == nil || b.hc.setCookie == nil {
+		return nil
+	}
+	if v := r.cookie(s.cfg.Sticky.Cookie); v != nil && string(v) == b.hc.cookie {
+		return nil
+	}
+	return b.hc.setCookie
 }
 
 // appendRequestHead appends the request head for the backend to dst:
@@ -1007,13 +1054,10 @@ func (hc *httpConn) writeRequestHead(w *bufio.Writer) {
 	w.Write(hc.scratch)
 }
 
-// writeResponseHead writes the response head for the client to w.
-func (hc *httpConn) writeResponseHead(w *bufio.Writer, b *backend, closing, setCookie bool) {
-	var line []byte
-	if setCookie {
-		line = b.hc.setCookie
-	}
-	hc.scratch = appendResponseHead(hc.scratch[:0], &hc.resp, line, closing)
+// writeResponseHead writes the response head for the client to w, with
+// the Set-Cookie line setCookie (nil: none).
+func (hc *httpConn) writeResponseHead(w *bufio.Writer, setCookie []byte, closing bool) {
+	hc.scratch = appendResponseHead(hc.scratch[:0], &hc.resp, setCookie, closing)
 	w.Write(hc.scratch)
 }
 
@@ -1023,7 +1067,7 @@ func (hc *httpConn) writeResponseHead(w *bufio.Writer, b *backend, closing, setC
 func (hc *httpConn) upgrade(w *bufio.Writer, g *Service, b *backend, bc *bconn) bool {
 	s := hc.s
 	w.Reset(&hc.tc)
-	hc.writeResponseHead(w, b, false, false)
+	hc.writeResponseHead(w, nil, false)
 	// Bytes either side sent right after the heads are already buffered.
 	if n := bc.br.Buffered(); n > 0 {
 		p, _ := bc.br.Peek(n)

@@ -257,8 +257,7 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 		// The backend went down: its idle connections go, as on the
 		// goroutine path (it may come back as another process).
 		for _, be := range l.http.idle[cmd.hdown] {
-			l.forget(be.fd, false)
-			unix.Close(be.fd)
+			l.drop(be.fd)
 			l.http.nidle--
 		}
 		delete(l.http.idle, cmd.hdown)
@@ -316,8 +315,7 @@ func (l *eventLoop) httpStopAll() {
 	}
 	for b, list := range l.http.idle {
 		for _, be := range list {
-			l.forget(be.fd, false)
-			unix.Close(be.fd)
+			l.drop(be.fd)
 		}
 		delete(l.http.idle, b)
 	}
@@ -334,8 +332,7 @@ func (l *eventLoop) httpSweep() {
 	for b, list := range l.http.idle {
 		n := 0
 		for n < len(list) && time.Duration(l.now-list[n].idleAt) >= idleExpiry {
-			l.forget(list[n].fd, false)
-			unix.Close(list[n].fd)
+			l.drop(list[n].fd)
 			n++
 		}
 		if n > 0 {
@@ -382,19 +379,6 @@ func (l *eventLoop) after(d time.Duration) int64 {
 		return 0
 	}
 	return l.now + int64(d)
-}
-
-// setEvents changes the epoll interest of fd from *cur to events.
-func (l *eventLoop) setFdEvents(fd int, cur *uint32, events uint32) error {
-	if *cur == events {
-		return nil
-	}
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
-		return err
-	}
-	*cur = events
-	return nil
 }
 
 func (c *hconn) setEvents(l *eventLoop, events uint32) {
@@ -561,12 +545,10 @@ func (c *hconn) consume(l *eventLoop) {
 				c.deadline = l.after(stopIdleGrace)
 			}
 		}
-		end := headEnd(c.in, c.scanned)
 		n, err := 0, errIncomplete
-		if end >= 0 {
+		if headEnd(c.in, c.scanned) >= 0 || len(c.in) >= httpReaderSize {
+			// a whole head, or a line or head too long
 			n, err = c.req.parse(c.in, true)
-		} else if len(c.in) >= httpReaderSize {
-			n, err = c.req.parse(c.in, true) // a line or head too long?
 		}
 		switch err {
 		case nil:
@@ -587,11 +569,11 @@ func (c *hconn) consume(l *eventLoop) {
 		}
 		c.dispatch(l, n)
 	case hSend:
-		if c.reqLeft > 0 {
-			c.sendBody(l)
-			return
+		if c.reqLeft == 0 {
+			c.readAhead(l)
+		} else if c.sendBody(l) {
+			c.sent()
 		}
-		c.readAhead(l)
 	case hConnect, hResp:
 		c.readAhead(l)
 	}
@@ -624,10 +606,6 @@ func (c *hconn) dispatch(l *eventLoop, n int) {
 	c.g, c.b = g, b
 	c.reqLeft = max(r.contentLength, 0)
 	c.respHead, c.early, c.replayed = false, false, false
-	c.setCookie = nil
-	if s.cfg.Sticky != nil && b.hc.setCookie != nil && !hasCookie(r, s.cfg.Sticky.Cookie, b.hc.cookie) {
-		c.setCookie = b.hc.setCookie
-	}
 	if be := l.takeIdle(b, g); be != nil {
 		c.attach(l, be)
 		return
@@ -680,8 +658,7 @@ func (l *eventLoop) takeIdle(b *backend, g *Service) *hback {
 			be.reused = true
 			return be
 		}
-		l.forget(be.fd, false)
-		unix.Close(be.fd)
+		l.drop(be.fd)
 	}
 	return nil
 }
@@ -698,8 +675,7 @@ func (l *eventLoop) putIdle(be *hback) {
 	list := l.http.idle[be.b]
 	if len(list) >= maxIdlePerBackend {
 		old := list[0]
-		l.forget(old.fd, false)
-		unix.Close(old.fd)
+		l.drop(old.fd)
 		list = append(list[:0], list[1:]...)
 		l.http.nidle--
 	}
@@ -721,8 +697,7 @@ func (l *eventLoop) dropIdle(be *hback) {
 			break
 		}
 	}
-	l.forget(be.fd, false)
-	unix.Close(be.fd)
+	l.drop(be.fd)
 }
 
 // connectAsync gets a backend connection for the current request from a
@@ -740,34 +715,28 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 	relay := c.s.relay
 	go func() {
 		res := &hconnected{c: c, g: g, fd: -1}
-		if b != nil && !fresh && b.cfg.MaxConn <= 0 && relay != nil {
-			if fd := l.stealIdle(relay, b); fd >= 0 {
-				res.b, res.fd, res.reused = b, fd, true
-				if !l.post(relayCmd{hconnected: res}) {
-					closeFd(fd)
-					g.release(b)
-				}
-				return
-			}
+		if b != nil && !fresh && b.cfg.MaxConn <= 0 {
+			res.fd = l.stealIdle(relay, b)
 		}
-		nb, bc, err := connectHTTP(c.ctx, g, key, pref, idem, b, fresh)
-		if err == nil {
+		if res.fd >= 0 {
+			res.b, res.reused = b, true
+		} else if nb, bc, err := connectHTTP(c.ctx, g, key, pref, idem, b, fresh); err != nil {
+			res.err = err
+		} else {
 			res.b, res.reused = nb, bc.reused
-			tc, _ := bc.tc.c.(*net.TCPConn)
-			if tc == nil {
-				err = errors.New("backend connection is not TCP")
+			if tc, ok := bc.tc.c.(*net.TCPConn); ok {
+				res.fd, res.err = relay.dup(tc)
 			} else {
-				res.fd, err = relay.dup(tc)
+				res.err = errors.New("backend connection is not TCP")
 			}
 			bc.tc.c.Close()
-			if err != nil {
+			if res.err != nil {
 				g.release(nb)
 			}
 		}
-		res.err = err
-		if !l.post(relayCmd{hconnected: res}) && err == nil {
+		if !l.post(relayCmd{hconnected: res}) && res.err == nil {
 			closeFd(res.fd)
-			g.release(nb)
+			g.release(res.b)
 		}
 	}()
 }
@@ -784,13 +753,10 @@ func (l *eventLoop) connected(r *hconnected) {
 	}
 	if r.err != nil {
 		c.s.log.Debug("request failed: no backend connection", "client", c.ip, "err", r.err)
-		switch {
-		case errors.Is(r.err, errNoBackend), errors.Is(r.err, errQueueFull), errors.Is(r.err, errQueueTime):
-			c.fail(l, 503)
-		case errors.Is(r.err, context.Canceled):
+		if code := connectFailStatus(r.err); code != 0 {
+			c.fail(l, code)
+		} else {
 			c.close(l)
-		default:
-			c.fail(l, 502)
 		}
 		return
 	}
@@ -800,11 +766,6 @@ func (l *eventLoop) connected(r *hconnected) {
 		unix.Close(be.fd)
 		c.fail(l, 502)
 		return
-	}
-	if s := c.s; s.cfg.Sticky != nil && r.b.hc.setCookie != nil && !hasCookie(&c.req, s.cfg.Sticky.Cookie, r.b.hc.cookie) {
-		c.setCookie = r.b.hc.setCookie
-	} else {
-		c.setCookie = nil
 	}
 	c.attach(l, be)
 }
@@ -818,48 +779,34 @@ func (c *hconn) attach(l *eventLoop, be *hback) {
 	c.inFull = false // what was read ahead is this request's body, or is kept
 	c.respHead = false
 	c.status = 0
+	c.setCookie = c.s.stickyLine(&c.req, c.b)
 	if c.closed {
 		return
 	}
 	head := appendRequestHead(l.http.scratch[:0], &c.req, c.s.cfg.ForwardedHeaders, c.ip, "http")
-	k := int(min(c.reqLeft, int64(len(c.in))))
-	if k > 0 && len(head)+k <= relayBufSize {
+	if k := int(min(c.reqLeft, int64(len(c.in)))); k > 0 && len(head)+k <= relayBufSize {
 		// head and body in one write
 		head = append(head, c.in[:k]...)
 		c.use(k)
 		c.reqLeft -= int64(k)
-		k = 0
 	}
 	l.http.scratch = head[:0]
-	if !c.toBackend(l, head) {
-		return
+	if c.toBackend(l, head) && c.sendBody(l) {
+		c.sent()
 	}
-	if k > 0 && len(be.out) == 0 {
-		body := c.in[:k]
-		c.use(k)
-		c.reqLeft -= int64(k)
-		if !c.toBackend(l, body) {
-			return
-		}
-	}
-	c.sent()
 }
 
-// sendBody forwards request body bytes that arrived.
-func (c *hconn) sendBody(l *eventLoop) {
-	if len(c.be.out) > 0 || c.reqLeft == 0 {
-		return
-	}
+// sendBody forwards the request body bytes that arrived while the backend
+// takes them; false when the request failed.
+func (c *hconn) sendBody(l *eventLoop) bool {
 	k := int(min(c.reqLeft, int64(len(c.in))))
-	if k == 0 {
-		return
+	if len(c.be.out) > 0 || k == 0 {
+		return true
 	}
 	body := c.in[:k]
 	c.reqLeft -= int64(k)
 	c.use(k) // body still points at the bytes
-	if c.toBackend(l, body) {
-		c.sent()
-	}
+	return c.toBackend(l, body)
 }
 
 // toBackend writes p to the request's backend connection, keeping what it
@@ -929,9 +876,7 @@ func (c *hconn) clientEvents() uint32 {
 func (c *hconn) wait() {
 	l := c.l
 	switch {
-	case len(c.out) > 0:
-		c.deadline = l.after(c.s.cfg.Timeouts.Client.D())
-	case c.phase == hSend && c.reqLeft > 0 && len(c.be.out) == 0:
+	case len(c.out) > 0, c.phase == hSend && c.reqLeft > 0 && len(c.be.out) == 0:
 		c.deadline = l.after(c.s.cfg.Timeouts.Client.D())
 	default:
 		c.deadline = l.after(c.s.cfg.Timeouts.Server.D())
@@ -957,11 +902,8 @@ func (be *hback) ready(l *eventLoop, events uint32) {
 		if len(be.out) == 0 {
 			l.bufs.Put(be.outBuf)
 			be.out, be.outBuf = nil, nil
-			if len(c.in) > 0 && c.reqLeft > 0 {
-				c.sendBody(l)
-				if c.closed {
-					return
-				}
+			if !c.sendBody(l) {
+				return
 			}
 			c.sent()
 			if c.closed {
@@ -1003,85 +945,24 @@ func (be *hback) readable(l *eventLoop, c *hconn) {
 // response takes bytes the backend sent; false when the request ended or
 // failed.
 func (c *hconn) response(l *eventLoop, p []byte) bool {
-	be := c.be
+	var head []byte
 	if !c.respHead {
-		if c.phase == hSend {
-			// An answer before the whole body went out: it is the
-			// client's, and the rest of the body is not wanted.
-			c.early = true
+		var ok bool
+		if head, p, ok = c.responseHead(l, p); !ok || head == nil {
+			return ok
 		}
-		data := p
-		if len(be.in) > 0 {
-			be.in = append(be.in, p...)
-			data = be.in
-		}
-		for {
-			n, err := c.resp.parse(data, false)
-			if err == errIncomplete {
-				be.in = append(be.in[:0], data...)
-				c.wait()
-				return true
-			}
-			if err != nil {
-				c.backendFailed(l, err)
-				return false
-			}
-			data = data[n:]
-			if st := c.resp.status; st >= 100 && st < 200 {
-				if st == 101 {
-					c.backendFailed(l, errors.New("101 without an upgrade request"))
-					return false
-				}
-				// Interim responses go to the client as they are.
-				if !c.toClient(l, appendResponseHead(l.http.scratch[:0], &c.resp, nil, false)) {
-					return false
-				}
-				continue
-			}
-			break
-		}
-		c.respHead = true
-		c.status = c.resp.status
-		be.in = be.in[:0]
-		r, resp := &c.req, &c.resp
-		noBody := r.isHead() || resp.status == 204 || resp.status == 304
-		switch {
-		case noBody:
-			c.respMode = respNone
-		case resp.chunked:
-			c.respMode = respChunked
-			c.chunks.reset()
-		case resp.contentLength >= 0:
-			c.respMode, c.respLeft = respLength, resp.contentLength
-		default:
-			c.respMode = respEOF
-		}
-		untilEOF := c.respMode == respEOF
-		c.keepClient = r.minor == 1 && !r.connClose && !untilEOF && !c.stop && !c.early
-		head := appendResponseHead(l.http.scratch[:0], resp, c.setCookie, !c.keepClient)
-		k, done, err := c.body(data)
-		if err != nil {
-			c.backendFailed(l, err)
-			return false
-		}
-		head = append(head, data[:k]...)
-		l.http.scratch = head[:0]
-		if !c.toClient(l, head) {
-			return false
-		}
-		if done {
-			c.responseDone(l, k < len(data))
-			return false
-		}
-		c.wait()
-		return true
 	}
 	k, done, err := c.body(p)
 	if err != nil {
 		c.backendFailed(l, err)
 		return false
 	}
-	if !c.toClient(l, p[:k]) {
+	out := p[:k]
+	if head != nil {
+		out = append(head, out...)
+		l.http.scratch = out[:0]
+	}
+	if !c.toClient(l, out) {
 		return false
 	}
 	if done {
@@ -1092,15 +973,62 @@ func (c *hconn) response(l *eventLoop, p []byte) bool {
 	return true
 }
 
-// respFraming is how the end of a response body is found.
-type respFraming uint8
-
-const (
-	respNone    respFraming = iota // no body
-	respLength                     // Content-Length
-	respChunked                    // chunked
-	respEOF                        // until the backend closes
-)
+// responseHead parses the response head from what the backend sent so far
+// (p, after any part kept before), forwarding interim responses. It
+// returns the head for the client and the bytes after it; a nil head
+// with ok while the head is not all there, ok false when the request
+// failed.
+func (c *hconn) responseHead(l *eventLoop, p []byte) (head, rest []byte, ok bool) {
+	be := c.be
+	if c.phase == hSend {
+		// An answer before the whole body went out: it is the client's,
+		// and the rest of the body is not wanted.
+		c.early = true
+	}
+	data := p
+	if len(be.in) > 0 {
+		be.in = append(be.in, p...)
+		data = be.in
+	}
+	for {
+		n, err := c.resp.parse(data, false)
+		if err == errIncomplete {
+			be.in = append(be.in[:0], data...)
+			c.wait()
+			return nil, nil, true
+		}
+		if err != nil {
+			c.backendFailed(l, err)
+			return nil, nil, false
+		}
+		data = data[n:]
+		st := c.resp.status
+		if st >= 200 {
+			break
+		}
+		if st == 101 {
+			c.backendFailed(l, errors.New("101 without an upgrade request"))
+			return nil, nil, false
+		}
+		// Interim responses go to the client as they are.
+		if !c.toClient(l, appendResponseHead(l.http.scratch[:0], &c.resp, nil, false)) {
+			return nil, nil, false
+		}
+	}
+	c.respHead = true
+	c.status = c.resp.status
+	be.in = be.in[:0]
+	c.respMode = responseFraming(&c.req, &c.resp)
+	switch c.respMode {
+	case respChunked:
+		c.chunks.reset()
+	case respLength:
+		c.respLeft = c.resp.contentLength
+	}
+	keep, _ := keepAlive(&c.req, &c.resp, c.respMode)
+	c.keepClient = keep && !c.stop && !c.early
+	return appendResponseHead(l.http.scratch[:0], &c.resp, c.setCookie, !c.keepClient), data, true
+}
 
 // body takes the response body bytes in p: how many belong to it and
 // whether it ended.
@@ -1184,8 +1112,9 @@ func (c *hconn) flush(l *eventLoop) bool {
 // extra: the backend sent more than the response, so its connection is
 // not reused.
 func (c *hconn) responseDone(l *eventLoop, extra bool) {
-	be, r, resp := c.be, &c.req, &c.resp
-	keepBackend := resp.minor == 1 && !resp.connClose && c.respMode != respEOF && r.minor == 1 && !c.early && !extra && c.reqLeft == 0 && len(be.out) == 0
+	be := c.be
+	_, keep := keepAlive(&c.req, &c.resp, c.respMode)
+	keepBackend := keep && !c.early && !extra && c.reqLeft == 0 && len(be.out) == 0
 	c.endRequest(l, keepBackend)
 	if c.closed {
 		return
@@ -1242,8 +1171,7 @@ func (l *eventLoop) closeBackend(be *hback, keep bool) {
 		l.putIdle(be)
 		return
 	}
-	l.forget(be.fd, false)
-	unix.Close(be.fd)
+	l.drop(be.fd)
 }
 
 // backendEOF: the backend closed its side.
@@ -1366,8 +1294,7 @@ func (c *hconn) close(l *eventLoop) {
 	}
 	c.in = nil
 	delete(l.http.conns, c)
-	l.forget(c.fd, false)
-	unix.Close(c.fd)
+	l.drop(c.fd)
 	c.gone(c.bytesIn, c.bytesOut)
 }
 

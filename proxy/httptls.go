@@ -175,7 +175,7 @@ func (s *Service) proxyH2(w http.ResponseWriter, r *http.Request, hc *httpConn) 
 	}
 	b, bc, err := connectHTTP(r.Context(), g, key, pref, idem, nil, false)
 	if err != nil {
-		if errors.Is(err, errNoBackend) || errors.Is(err, errQueueFull) || errors.Is(err, errQueueTime) {
+		if noBackendSlot(err) {
 			fail(503)
 		} else {
 			fail(502)

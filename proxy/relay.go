@@ -437,6 +437,12 @@ func (l *eventLoop) register(fd int, events uint32, f loopFD) error {
 	return nil
 }
 
+// drop forgets fd and closes it.
+func (l *eventLoop) drop(fd int) {
+	l.forget(fd, false)
+	unix.Close(fd)
+}
+
 // forget takes fd out of the loop's table before it is closed (closing
 // takes it out of the epoll set) or handed on (del: EPOLL_CTL_DEL).
 func (l *eventLoop) forget(fd int, del bool) {
@@ -758,15 +764,22 @@ func (l *eventLoop) spliceOut(e *relayEnd) bool {
 
 // setEvents changes e's registered interest.
 func (l *eventLoop) setEvents(e *relayEnd, events uint32) {
-	if events == e.events {
-		return
-	}
-	ev := unix.EpollEvent{Events: events, Fd: int32(e.fd)}
-	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, e.fd, &ev); err != nil {
+	if err := l.setFdEvents(e.fd, &e.events, events); err != nil {
 		l.finish(e.t, "relay: epoll_ctl: "+err.Error(), false)
-		return
 	}
-	e.events = events
+}
+
+// setFdEvents changes the epoll interest of fd from *cur to events.
+func (l *eventLoop) setFdEvents(fd int, cur *uint32, events uint32) error {
+	if *cur == events {
+		return nil
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
+		return err
+	}
+	*cur = events
+	return nil
 }
 
 // sweep closes tunnels idle past their timeouts. A side is active when
