@@ -134,9 +134,6 @@ func hasPendingBytes(c net.Conn) bool {
 		return true
 	}
 	pending := true
-	rc.Control(func(fd uintptr) {
-		n, err := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-		pending = err != nil || n > 0
-	})
+	rc.Control(func(fd uintptr) { pending = fdHasPendingBytes(int(fd)) })
 	return pending
 }

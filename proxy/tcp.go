@@ -46,7 +46,10 @@ func (s *Service) runTCP(ctx context.Context) error {
 	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", s.cfg.Protocol)
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	if s.hs != nil {
+	loopHTTP := s.loopEligible()
+	if loopHTTP {
+		s.loops.Store(s.relay)
+		defer s.loops.Store(nil)
 		// HTTP connections on the event loops learn that the service
 		// stops from their loops (the goroutine path from ctx).
 		relay := s.relay
@@ -56,11 +59,6 @@ func (s *Service) runTCP(ctx context.Context) error {
 			}
 		})
 		defer stopLoops()
-	}
-	loopHTTP := s.loopEligible()
-	if loopHTTP {
-		s.loops.Store(s.relay)
-		defer s.loops.Store(nil)
 	}
 	handingOff := s.handingOff // replaced only by the next Run
 
