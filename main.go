@@ -181,6 +181,12 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	d.Version = buildVersion()
+	// One proxy event loop per core the runtime would use (GOMAXPROCS,
+	// which follows the container's CPU limit), each keeping a P while
+	// traffic flows (proxy.NewDedicatedRelay); everything else gets as
+	// many Ps again, so VRRP and checks never wait behind a busy loop.
+	d.ProxyLoops = runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(2 * d.ProxyLoops)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	// SIGHUP reloads: the file is loaded and checked as at start, and a

@@ -59,6 +59,13 @@ type Daemon struct {
 
 	// Version is reported by the status API; set it before Run.
 	Version string
+
+	// ProxyLoops, when above 0, is how many dedicated event loops
+	// (proxy.NewDedicatedRelay) the TCP and HTTP proxy services share.
+	// Each keeps a P while traffic flows, so the caller raises GOMAXPROCS
+	// by as many first. 0: each service runs loops of its own on Go's
+	// netpoller (slower; what tests of the daemon use). Set it before Run.
+	ProxyLoops int
 }
 
 // New checks that this build can run everything the config asks for and
@@ -171,6 +178,11 @@ type runState struct {
 	wiring   *wiring
 	lvsStops func()
 	lvsSync  *lvsSyncer // while lvs.sync is configured
+
+	// relay is the event loops every TCP and HTTP proxy service shares,
+	// started for the first one (shareRelay); closed when Run ends.
+	relay       *proxy.Relay
+	relayFailed bool
 }
 
 // notifier returns the one Notifier of a program, started on first use;
@@ -270,6 +282,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		rt.stops[in] = rt.start("vrrp "+in.Name(), true, in.Run)
 	}
 	for name, s := range d.services {
+		rt.shareRelay(s, d.cfg.Services[serviceIndex(d.cfg, name)], d.ProxyLoops)
 		rt.stops[s] = rt.start("service "+name, true, s.Run)
 	}
 	if d.lvs != nil {
@@ -314,6 +327,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	resign.Wait()
 	cancel()
 	rt.parts.Wait()
+	if rt.relay != nil {
+		rt.relay.Close()
+	}
 	rt.wiring.stop()
 	rt.errMu.Lock()
 	defer rt.errMu.Unlock()

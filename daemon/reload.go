@@ -321,6 +321,7 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 		go stop()
 	}
 	for _, st := range p.startServices {
+		rt.shareRelay(st.s, p.cfg.Services[serviceIndex(p.cfg, st.name)], d.ProxyLoops)
 		rt.stops[st.s] = rt.start("service "+st.name, false, st.s.Run)
 	}
 	d.awaitListening(p)

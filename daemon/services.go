@@ -183,3 +183,24 @@ func quorumHooks(h *serviceHealth, name string, up, down *Notifier) {
 		}
 	})
 }
+
+// shareRelay gives a TCP or HTTP proxy service the daemon's event loops,
+// starting them for the first such service: one set of loops, one per
+// core, serves every service, rather than a set per service competing for
+// the same cores. Without them (loops 0, or they cannot start) the service
+// runs loops of its own. Called under Daemon.mu, before the service runs.
+func (rt *runState) shareRelay(s *proxy.Service, sc config.Service, loops int) {
+	if loops <= 0 || sc.Protocol == "udp" || rt.relayFailed {
+		return
+	}
+	if rt.relay == nil {
+		r, err := proxy.NewDedicatedRelay(loops)
+		if err != nil {
+			rt.relayFailed = true
+			rt.log.Warn("proxy services run event loops of their own", "err", err)
+			return
+		}
+		rt.relay = r
+	}
+	s.Relay = rt.relay
+}

@@ -3,10 +3,12 @@ package proxy
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -140,6 +142,34 @@ type running struct {
 // (scripts/test.sh runs both).
 var goroutineHTTP = flag.Bool("http-goroutines", false, "serve HTTP on goroutines, not the event loops")
 
+// dedicatedRelay runs the package's tests the way the daemon runs its
+// services: all on one dedicated relay (NewDedicatedRelay) that outlives
+// them, and the relay tests on dedicated relays (scripts/test.sh runs
+// the package this way too).
+var dedicatedRelay = flag.Bool("dedicated-relay", false, "run services on one shared dedicated relay, as the daemon does")
+
+// sharedRelay is that relay, started by TestMain with -dedicated-relay.
+var sharedRelay *Relay
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if *dedicatedRelay {
+		// Every dedicated loop may hold a P: the shared relay's and those
+		// of relay tests running in parallel, with room for the rest.
+		runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 16))
+		var err error
+		if sharedRelay, err = NewDedicatedRelay(2); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if sharedRelay != nil {
+		sharedRelay.Close()
+	}
+	os.Exit(code)
+}
+
 // startService runs a Service until the test ends. tweak, when given, runs
 // before Run.
 func startService(t testing.TB, cfg config.Service, tweak ...func(*Service)) *running {
@@ -149,6 +179,7 @@ func startService(t testing.TB, cfg config.Service, tweak ...func(*Service)) *ru
 		t.Fatal(err)
 	}
 	s.noLoopHTTP = *goroutineHTTP
+	s.Relay = sharedRelay
 	for _, f := range tweak {
 		f(s)
 	}

@@ -253,15 +253,28 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 			fd = be.fd
 		}
 		cmd.hsteal.reply <- fd
+	case cmd.hgone != nil:
+		// On a relay that outlives the service (the daemon's), its idle
+		// backend connections would otherwise wait out idleExpiry.
+		for b, list := range l.http.idle {
+			if len(list) > 0 && list[0].g.root == cmd.hgone {
+				l.dropIdleTo(b)
+			}
+		}
 	case cmd.hdown != nil:
 		// The backend went down: its idle connections go, as on the
 		// goroutine path (it may come back as another process).
-		for _, be := range l.http.idle[cmd.hdown] {
-			l.drop(be.fd)
-			l.http.nidle--
-		}
-		delete(l.http.idle, cmd.hdown)
+		l.dropIdleTo(cmd.hdown)
 	}
+}
+
+// dropIdleTo closes the loop's idle connections to b.
+func (l *eventLoop) dropIdleTo(b *backend) {
+	for _, be := range l.http.idle[b] {
+		l.drop(be.fd)
+		l.http.nidle--
+	}
+	delete(l.http.idle, b)
 }
 
 // stealReq asks a loop for one of its idle connections to b; the reply
@@ -313,13 +326,9 @@ func (l *eventLoop) httpStopAll() {
 	for c := range l.http.conns {
 		c.close(l)
 	}
-	for b, list := range l.http.idle {
-		for _, be := range list {
-			l.drop(be.fd)
-		}
-		delete(l.http.idle, b)
+	for b := range l.http.idle {
+		l.dropIdleTo(b)
 	}
-	l.http.nidle = 0
 }
 
 // httpSweep enforces the HTTP timeouts and expires idle backend connections.

@@ -222,3 +222,47 @@ func TestHTTPLoopReclaimsIdle(t *testing.T) {
 		t.Error("idle client still open")
 	}
 }
+
+// TestHTTPLoopSharedRelayServiceStop: on a relay that outlives the
+// service (the daemon's), a stopped service's idle backend connections
+// close when it stops rather than after idleExpiry.
+func TestHTTPLoopSharedRelayServiceStop(t *testing.T) {
+	checkGoroutines(t)
+	closed := make(chan struct{}, 4)
+	be := startBackend(t, func(c net.Conn) {
+		defer func() { closed <- struct{}{} }()
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	relay, err := NewRelay(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+	r := startService(t, httpCfg(be.addr), func(s *Service) { s.noLoopHTTP = false; s.Relay = relay })
+	got := exchange(t, r.addr, []string{"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}, false)
+	if !strings.HasSuffix(got, "ok") {
+		t.Fatalf("response %q", got)
+	}
+	r.stop(t)
+	// Commands run in order: the service posted its stop before Run
+	// returned, so a steal posted now finds no idle connection left.
+	req := &stealReq{b: r.byAddr[be.addr], reply: make(chan int, 1)}
+	if !relay.loops[0].post(relayCmd{hsteal: req}) {
+		t.Fatal("relay stopped")
+	}
+	if fd := <-req.reply; fd >= 0 {
+		closeFd(fd)
+		t.Fatal("an idle backend connection outlived its stopped service")
+	}
+	select {
+	case <-closed:
+	case <-time.After(idleExpiry / 2):
+		t.Fatal("the backend connection stayed open")
+	}
+}

@@ -39,6 +39,11 @@ import (
 //
 // Bulk transfers switch to splice(2) through a pipe per direction, as
 // copy.go explains, and switch back after a quiet spell.
+//
+// A relay's loops wait either through Go's netpoller (NewRelay: any number
+// of relays in a process) or in epoll_wait on their own threads, as
+// HAProxy's do (NewDedicatedRelay: faster, one per process, which the
+// daemon shares between its services).
 type Relay struct {
 	loops []*eventLoop
 	next  atomic.Uint32
@@ -73,9 +78,30 @@ const relayYields = 1
 // socket that always has data cannot starve the others on its loop.
 const maxReadsPerWake = 4
 
-// NewRelay starts loops event loops (at least one). GOMAXPROCS is the
-// natural count: more loops than cores only add context switches.
+// NewRelay starts loops event loops (at least one) that wait through Go's
+// netpoller, so any number of relays can share the process. GOMAXPROCS is
+// the natural count: more loops than cores only add context switches.
 func NewRelay(loops int) (*Relay, error) {
+	return newRelay(loops, false)
+}
+
+// NewDedicatedRelay starts loops event loops that each keep an OS thread
+// and wait on it in epoll_wait (eventLoop.runDedicated). That is faster
+// and has a shorter tail than NewRelay's loops (bench/proxy.sh: 1.08x
+// HAProxy's requests per second in http mode, where NewRelay's are at
+// 0.95-1.0x, and a p99 at HAProxy's rather than 1.4x it), but a loop
+// under load holds a P of its own, so GOMAXPROCS must exceed loops by
+// what the rest of the process needs: the daemon runs one such relay for
+// all its services and raises GOMAXPROCS by loops.
+func NewDedicatedRelay(loops int) (*Relay, error) {
+	loops = max(loops, 1)
+	if procs := runtime.GOMAXPROCS(0); procs <= loops {
+		return nil, fmt.Errorf("relay: %d dedicated event loops need GOMAXPROCS above %d, it is %d", loops, loops, procs)
+	}
+	return newRelay(loops, true)
+}
+
+func newRelay(loops int, dedicated bool) (*Relay, error) {
 	r := &Relay{spare: openSpare()}
 	for range max(loops, 1) {
 		l, err := newEventLoop()
@@ -84,6 +110,7 @@ func NewRelay(loops int) (*Relay, error) {
 			return nil, err
 		}
 		r.loops = append(r.loops, l)
+		l.dedicated = dedicated
 		r.wg.Go(l.run)
 	}
 	return r, nil
@@ -206,6 +233,7 @@ type relayCmd struct {
 	hadd       *hconn
 	habort     *hconn
 	hstop      *Service    // the service is stopping: its connections close
+	hgone      *Service    // the service has stopped: its idle backend connections close
 	hconnected *hconnected // a backend connection (or the failure) for a request
 	hdown      *backend    // the backend went down: close its idle connections
 	hsteal     *stealReq   // another loop wants an idle connection to a backend
@@ -223,6 +251,8 @@ func (e *relayEnd) ready(l *eventLoop, events uint32) { l.handle(e, events) }
 // its own goroutine touches ends, tunnels and the tunnels' ends.
 type eventLoop struct {
 	epfd, wakefd int
+	dedicated    bool        // runDedicated, not run
+	parked       atomic.Bool // a dedicated loop has given its P back (waits as a blocking system call)
 
 	mu      sync.Mutex
 	cmds    []relayCmd
@@ -289,14 +319,17 @@ func (l *eventLoop) post(c relayCmd) bool {
 	return true
 }
 
-// run is the loop. It waits for its epoll instance to have events the
-// way any goroutine waits for a socket, through Go's netpoller (an epoll
-// descriptor is itself pollable), then takes all ready events with a
-// non-blocking epoll_wait. No thread is held in a blocking syscall: a
-// locked thread blocked in epoll_wait cost a scheduler hand-off per
-// wake-up, more than the netpoller path it replaced (measured with
-// BenchmarkTCPProxyEcho).
+// run is the loop of a relay from NewRelay. It waits for its epoll
+// instance to have events the way any goroutine waits for a socket,
+// through Go's netpoller (an epoll descriptor is itself pollable), then
+// takes all ready events with a non-blocking epoll_wait. No thread is held
+// in a blocking syscall, so it needs no P of its own; the price is a
+// wake-up through the scheduler whenever the loop has parked.
 func (l *eventLoop) run() {
+	if l.dedicated {
+		l.runDedicated()
+		return
+	}
 	f := os.NewFile(uintptr(l.epfd), "relay-epoll")
 	defer f.Close()
 	defer unix.Close(l.wakefd)
@@ -310,7 +343,7 @@ func (l *eventLoop) run() {
 	var n int
 	var werr error
 	poll := func(uintptr) bool {
-		n, werr = epollWaitNow(l.epfd, events)
+		n, werr = epollWait(l.epfd, events, 0)
 		return n > 0 || (werr != nil && werr != unix.EINTR)
 	}
 	for {
@@ -333,42 +366,127 @@ func (l *eventLoop) run() {
 			}
 		}
 		l.now = int64(time.Since(l.start))
-		if werr != nil && werr != unix.EINTR {
-			// Only a programming error gets here (EBADF, EFAULT, EINVAL):
-			// end every tunnel rather than spin.
-			l.stopAll("relay: epoll_wait: " + werr.Error())
-			l.drainCmds()
+		if l.failed(werr) || l.dispatch(events[:n]) {
 			return
-		}
-		woken := false
-		for i := range n {
-			ev := &events[i]
-			fd := int(ev.Fd)
-			if fd == l.wakefd {
-				woken = true
-				continue
-			}
-			if fd < len(l.fds) && l.fds[fd] != nil {
-				l.fds[fd].ready(l, ev.Events)
-			}
 		}
 		n = 0
-		// Commands run after the batch: a tunnel added now may reuse a
-		// descriptor number that a stale event in this batch still names.
-		if woken && l.runCmds() {
-			return
+	}
+}
+
+// failed ends every tunnel when epoll_wait fails for a reason other than
+// a signal. Only a programming error gets here (EBADF, EFAULT, EINVAL):
+// stopping beats spinning.
+func (l *eventLoop) failed(err error) bool {
+	if err == nil || err == unix.EINTR {
+		return false
+	}
+	l.stopAll("relay: epoll_wait: " + err.Error())
+	l.drainCmds()
+	return true
+}
+
+// runDedicated is the loop of a dedicated relay (NewDedicatedRelay): it
+// blocks in epoll_wait itself, as HAProxy's threads do, so the kernel
+// wakes the loop's thread when a socket is ready, with no Go scheduler in
+// between. While traffic flows ("hot") it waits with a raw system call
+// that keeps its P: a wait that tells the scheduler (entersyscall) lets
+// sysmon hand the P away, and taking one back on a wake-up is the hand-off
+// this loop exists to avoid. After hotWaitMillis without an event it waits
+// as an ordinary blocking system call, which gives the P back to the rest
+// of the process until traffic returns, so an idle relay holds no P and
+// wakes nobody. Its epoll descriptor stays out of Go's netpoller: there,
+// every burst of events would also wake an idle runtime thread for
+// nothing, which cost 15% of the requests per second.
+//
+// A raw wait does not stop the runtime: a stop-the-world or a stack scan
+// signals the thread, epoll_wait returns EINTR, and the loop reaches a
+// safe point at its next call; sysmon preempts a loop that has run 10 ms
+// the same way, and the same thread picks it up again. The goroutine is
+// not locked to its thread and never yields by itself: measured side by
+// side (bench/proxy.sh), a locked loop pays two thread hand-offs per
+// preemption, and yielding every 5 ms wakes a spinning thread each time;
+// both had longer tails than this.
+func (l *eventLoop) runDedicated() {
+	defer unix.Close(l.epfd)
+	defer unix.Close(l.wakefd)
+	events := make([]unix.EpollEvent, 256)
+	hot := true
+	for {
+		wait := -1 // milliseconds, as epoll_wait takes them
+		if l.sweepEvery > 0 {
+			untilSweep := time.Duration(l.nextSweep - int64(time.Since(l.start)))
+			wait = max(0, int((untilSweep+time.Millisecond-1)/time.Millisecond))
 		}
-		if l.sweepEvery > 0 && l.now >= l.nextSweep {
-			l.sweep()
+		var n int
+		var err error
+		if hot {
+			full := wait < 0 || wait >= hotWaitMillis
+			if full {
+				wait = hotWaitMillis
+			}
+			n, err = epollWait(l.epfd, events, wait)
+			hot = n > 0 || err != nil || !full
+		} else {
+			l.parked.Store(true)
+			n, err = epollWaitBlocking(l.epfd, events, wait)
+			hot = n > 0 || err != nil // not a sweep's timeout
+			l.parked.Store(!hot)
+		}
+		l.now = int64(time.Since(l.start))
+		if l.failed(err) || l.dispatch(events[:n]) {
+			return
 		}
 	}
 }
 
-// epollWaitNow takes the ready events without blocking. It is a raw
-// system call: it cannot block, so telling the scheduler about it would
-// only cost time.
-func epollWaitNow(epfd int, events []unix.EpollEvent) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+// hotWaitMillis is how long a dedicated loop waits for an event keeping
+// its P before it gives the P back: long against the gaps between
+// messages under load, short against what the rest of the process could
+// do with the P.
+const hotWaitMillis = 10
+
+// epollWaitBlocking waits up to timeout milliseconds (-1: no limit) as a
+// blocking system call, which lets the scheduler run other goroutines on
+// the caller's P meanwhile.
+func epollWaitBlocking(epfd int, events []unix.EpollEvent, timeout int) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(timeout), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
+
+// dispatch handles one batch of ready events, then the queued commands and
+// a due sweep; true when the loop must stop.
+func (l *eventLoop) dispatch(events []unix.EpollEvent) bool {
+	woken := false
+	for i := range events {
+		ev := &events[i]
+		fd := int(ev.Fd)
+		if fd == l.wakefd {
+			woken = true
+			continue
+		}
+		if fd < len(l.fds) && l.fds[fd] != nil {
+			l.fds[fd].ready(l, ev.Events)
+		}
+	}
+	// Commands run after the batch: a tunnel added now may reuse a
+	// descriptor number that a stale event in this batch still names.
+	if woken && l.runCmds() {
+		return true
+	}
+	if l.sweepEvery > 0 && l.now >= l.nextSweep {
+		l.sweep()
+	}
+	return false
+}
+
+// epollWait takes the ready events, waiting up to timeout milliseconds.
+// It is a raw system call that keeps the goroutine's P: with timeout 0 it
+// cannot block, and a dedicated loop blocks in it on purpose (runDedicated).
+func epollWait(epfd int, events []unix.EpollEvent, timeout int) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(timeout), 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -49,7 +50,11 @@ func relayTunnel(t *testing.T, r *Relay, tweak func(*tunnel)) (client, backend *
 }
 
 func newTestRelay(t *testing.T, loops int) *Relay {
-	r, err := NewRelay(loops)
+	newRelay := NewRelay
+	if *dedicatedRelay {
+		newRelay = NewDedicatedRelay
+	}
+	r, err := newRelay(loops)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +184,69 @@ func TestRelayClose(t *testing.T) {
 		t.Errorf("late tunnel ended with %q", tn2.why())
 	}
 	expectEOF(t, late)
+}
+
+// TestDedicatedRelayNeedsSpareProcs: a dedicated relay with a loop for
+// every P would starve the rest of the process, so it is refused.
+func TestDedicatedRelayNeedsSpareProcs(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	if r, err := NewDedicatedRelay(procs); err == nil {
+		r.Close()
+		t.Fatalf("NewDedicatedRelay(%d) with GOMAXPROCS %d: no error", procs, procs)
+	}
+	if procs > 1 {
+		r, err := NewDedicatedRelay(procs - 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+	}
+}
+
+// TestDedicatedRelayParksAndWakes: a dedicated loop left without events
+// gives its P back, and bytes arriving then wake it; closing the relay
+// while its loops are parked ends the tunnels.
+func TestDedicatedRelayParksAndWakes(t *testing.T) {
+	checkGoroutines(t)
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("a dedicated relay needs GOMAXPROCS 2 or more")
+	}
+	r, err := NewDedicatedRelay(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, backend, tn := relayTunnel(t, r, nil)
+	go io.Copy(backend, backend) // echo
+	buf := make([]byte, 5)
+	for round := range 3 {
+		waitParked(t, r.loops[0])
+		if _, err := client.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "hello" {
+			t.Fatalf("round %d: echo %q, %v", round, buf, err)
+		}
+	}
+	waitParked(t, r.loops[0])
+	r.Close()
+	waitDone(t, tn)
+	if tn.why() != "relay stopped" {
+		t.Errorf("ended with %q", tn.why())
+	}
+	expectEOF(t, client)
+}
+
+// waitParked waits for a dedicated loop to give its P back.
+func waitParked(t *testing.T, l *eventLoop) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !l.parked.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle loop did not park")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestRelayIdleSweep: the loop closes a tunnel idle past its timeout while

@@ -135,6 +135,11 @@ func (s *Service) runTCP(ctx context.Context) error {
 	s.drainTCP()
 	wg.Wait()
 	s.hwg.Wait()
+	if loopHTTP && s.Relay != nil {
+		for _, l := range s.relay.loops {
+			l.post(relayCmd{hgone: s})
+		}
+	}
 	return nil
 }
 

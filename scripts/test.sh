@@ -42,5 +42,7 @@ echo "== unit tests (race detector)"
 go test -race -count=1 $(go list ./... | grep -v '/tests$')
 echo "== proxy tests again, every HTTP connection on the goroutine path"
 go test -race -count=1 ./proxy -args -http-goroutines
+echo "== proxy tests again, every service on one dedicated relay (as vigil run does)"
+go test -race -count=1 ./proxy -args -dedicated-relay
 echo "== end-to-end tests (network namespaces, real keepalived)"
 go test -count=1 -timeout 20m ./tests/
