@@ -516,6 +516,7 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 		}
 		hc.idleSince.Store(time.Now().UnixNano())
 		hc.idle.Store(true)
+		s.turnedIdle()
 		if _, err := hc.br.Peek(1); err != nil {
 			return // closed, or idle too long: HAProxy closes silently too
 		}

@@ -411,6 +411,7 @@ func (c *hconn) waitRequest(first bool) {
 	c.deadline = l.after(wait)
 	c.idleSince.Store(time.Now().UnixNano())
 	c.idle.Store(true)
+	c.s.turnedIdle()
 }
 
 // ready handles an event on the client socket.

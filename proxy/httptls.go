@@ -119,6 +119,7 @@ func (s *Service) serveH2(ctx context.Context, hc *httpConn, c net.Conn, idle ti
 	c.SetDeadline(time.Time{})
 	// An HTTP/2 connection is closed at once when the service stops.
 	hc.idle.Store(true)
+	s.turnedIdle()
 	if hc.stop.Load() {
 		return
 	}

@@ -119,6 +119,12 @@ type Service struct {
 	// in a while rather than once per connection.
 	maxConnLog, acceptLog limitLog
 
+	// slotWaiters counts accept loops waiting for a max_conn slot, and
+	// idleWake tells them a connection has turned idle since they last
+	// looked for one to reclaim (turnedIdle).
+	slotWaiters atomic.Int32
+	idleWake    chan struct{}
+
 	// The listening socket and its handoff to a replacing Service (handoff.go).
 	sock       Socket        // while Run serves on it
 	adopted    Socket        // from Adopt, for the next Run
@@ -215,6 +221,7 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 		spliceAfter: DefaultSpliceAfter,
 		spliceChunk: defaultSpliceChunk,
 		health:      make(chan struct{}, 1),
+		idleWake:    make(chan struct{}, 1),
 		byAddr:      make(map[string]*backend),
 		tunnels:     make(map[*tunnel]struct{}),
 		sessions:    make(map[netip.AddrPort]*udpSession),

@@ -160,15 +160,36 @@ func (s *Service) takeSlot(ctx context.Context, sem chan struct{}, handingOff <-
 		return true, true
 	default:
 	}
+	// Counted before looking for idle connections: one that turns idle
+	// after the look sees a waiter and wakes it (turnedIdle), as a client
+	// that connects while the last response is on its way otherwise
+	// waits for a slot that nothing frees.
+	s.slotWaiters.Add(1)
+	defer s.slotWaiters.Add(-1)
 	reclaimed := s.reclaimIdle(1)
 	s.maxConnLog.hit(s.log, "service at max_conn: new connections wait for a slot", "max_conn", s.cfg.MaxConn, "idle_closed", reclaimed)
-	select {
-	case sem <- struct{}{}:
-		return true, true
-	case <-handingOff:
-		return false, true
-	case <-ctx.Done():
-		return false, false
+	for {
+		select {
+		case sem <- struct{}{}:
+			return true, true
+		case <-s.idleWake:
+			s.reclaimIdle(1)
+		case <-handingOff:
+			return false, true
+		case <-ctx.Done():
+			return false, false
+		}
+	}
+}
+
+// turnedIdle is called when a client connection turns idle between
+// requests: an accept loop waiting for a max_conn slot may now reclaim it.
+func (s *Service) turnedIdle() {
+	if s.slotWaiters.Load() > 0 {
+		select {
+		case s.idleWake <- struct{}{}:
+		default:
+		}
 	}
 }
 
