@@ -21,6 +21,11 @@
 //     timeouts. Small messages move with read/write through pooled buffers
 //     held only while data is in flight; bursts switch to splice(2). The
 //     measurements behind that choice are in copy.go.
+//   - Moves the bytes of established connections on a Relay's epoll event
+//     loops (relay.go). The daemon runs one dedicated relay for all its
+//     services, one loop per core, each blocking in epoll_wait on its own
+//     thread as HAProxy's threads do; a Service run on its own starts
+//     loops that wait through Go's netpoller instead.
 //   - Relays UDP through one connected socket per client, replying from the
 //     listener socket (the VIP), and expires idle sessions.
 //   - On stop, closes the listener and lets established connections finish
