@@ -87,9 +87,10 @@ func NewRelay(loops int) (*Relay, error) {
 
 // NewDedicatedRelay starts loops event loops that each keep an OS thread
 // and wait on it in epoll_wait (eventLoop.runDedicated). That is faster
-// and has a shorter tail than NewRelay's loops (bench/proxy.sh: 1.08x
-// HAProxy's requests per second in http mode, where NewRelay's are at
-// 0.95-1.0x, and a p99 at HAProxy's rather than 1.4x it), but a loop
+// and has a shorter tail than NewRelay's loops (bench/proxy.sh, http mode:
+// 1.04-1.18x HAProxy's requests per second where NewRelay's ran at
+// 0.94-0.98x, and on a quiet host a p99 under HAProxy's rather than
+// 1.2-1.7x it), but a loop
 // under load holds a P of its own, so GOMAXPROCS must exceed loops by
 // what the rest of the process needs: the daemon runs one such relay for
 // all its services and raises GOMAXPROCS by loops.
