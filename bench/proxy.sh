@@ -143,5 +143,14 @@ for n in "${names[@]}"; do
 	xh=-; [ -n "$ref" ] && xh=$(awk -v a="$rps" -v b="$ref" 'BEGIN {printf "%.2f", a/b}')
 	printf '%-13s %10.0f %9s %9s %9s %10s\n' "$n" "$rps" "$p50" "$p99" "$xd" "$xh"
 done
+# The host's load drifts over minutes, moving both proxies together: the
+# ratio within each run (the two measured a few seconds apart) varies less
+# than the ratio of the medians.
+ratio() { # vigil haproxy column -> median over runs of vigil/haproxy
+	paste <(awk -v c="$3" 'NF {print $c}' <<<"${res[$1]}") <(awk -v c="$3" 'NF {print $c}' <<<"${res[$2]}") |
+		awk '{printf "%.3f\n", $1/$2}' | median
+}
+printf '\nper-run ratios to HAProxy, median: tcp req/s %s p99 %s; http req/s %s p99 %s\n' \
+	"$(ratio vigil-tcp haproxy-tcp 1)" "$(ratio vigil-tcp haproxy-tcp 3)" "$(ratio vigil-http haproxy-http 1)" "$(ratio vigil-http haproxy-http 3)"
 printf '\nRSS MB      idle   at 1000 conns\n'
 for n in vigil haproxy; do printf '%-9s %6s %8s\n' "$n" "${rss_idle[$n]}" "${rss_1000[$n]}"; done
