@@ -99,8 +99,12 @@ type Service struct {
 	tunnels   map[*tunnel]struct{}
 	sessions  map[netip.AddrPort]*udpSession
 	idle      chan struct{} // closed when the last tunnel ends, while Run drains
-	stopping  bool          // Run's context ended: no new tunnels or sessions
-	st        counters
+	stopping  bool          // Run's context ended: no new connections or sessions
+	drainOver bool          // the drain period is over: no new tunnels either
+	// connecting counts TCP clients accepted and not yet tunnels (or
+	// given up), which a drain waits for as it does for tunnels.
+	connecting int
+	st         counters
 
 	hs *httpService // protocol http only
 	// hwg counts the HTTP connections on event loops (and those handed
@@ -264,7 +268,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		return fmt.Errorf("service %s: already running", s.cfg.Name)
 	}
-	s.running, s.stopping = true, false
+	s.running, s.stopping, s.drainOver = true, false, false
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()

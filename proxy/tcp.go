@@ -61,6 +61,11 @@ func (s *Service) runTCP(ctx context.Context) error {
 		defer stopLoops()
 	}
 	handingOff := s.handingOff // replaced only by the next Run
+	// A TCP client accepted before the stop is served through the drain
+	// like an established one, its backend connect included: connCtx ends
+	// only when the drain is over (drainTCP), not when ctx does.
+	connCtx, endDrain := context.WithCancel(context.WithoutCancel(ctx))
+	defer endDrain()
 
 	// The service's max_conn is a semaphore. A connection is accepted
 	// first and then waits for a slot, so that over the limit exactly one
@@ -114,6 +119,13 @@ func (s *Service) runTCP(ctx context.Context) error {
 				continue
 			}
 		}
+		if s.hs == nil {
+			// Counted here, not in its goroutine, so that a drain starting
+			// now waits for it.
+			s.mu.Lock()
+			s.connecting++
+			s.mu.Unlock()
+		}
 		wg.Go(func() {
 			if slot {
 				defer func() { <-sem }()
@@ -122,7 +134,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 				s.serveHTTP(ctx, c.(*net.TCPConn))
 				return
 			}
-			s.serveConn(ctx, c.(*net.TCPConn))
+			s.serveConn(connCtx, c.(*net.TCPConn))
 		})
 	}
 	if s.releaseSocket(stop) {
@@ -132,7 +144,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 		s.setListening(nil, "stopped")
 		s.log.Info("stopped accepting, draining", "drain", s.Drain)
 	}
-	s.drainTCP()
+	s.drainTCP(endDrain)
 	wg.Wait()
 	s.hwg.Wait()
 	if loopHTTP && s.Relay != nil {
@@ -193,14 +205,16 @@ func (s *Service) turnedIdle() {
 	}
 }
 
-// drainTCP waits up to s.Drain for established connections to end, then
-// closes the rest. Run's context has ended, so no new tunnel registers.
-func (s *Service) drainTCP() {
+// drainTCP waits up to s.Drain for established connections, and TCP
+// clients still connecting to a backend, to end; then it closes the rest,
+// and endDrain makes the connects still under way give up. Run's context
+// has ended, so no new connection is accepted.
+func (s *Service) drainTCP(endDrain func()) {
 	timer := time.NewTimer(s.Drain)
 	defer timer.Stop()
 	s.mu.Lock()
 	s.stopping = true
-	if len(s.tunnels) > 0 || (s.hs != nil && len(s.hs.conns)+len(s.hs.lconns) > 0) {
+	if len(s.tunnels) > 0 || s.connecting > 0 || (s.hs != nil && len(s.hs.conns)+len(s.hs.lconns) > 0) {
 		s.idle = make(chan struct{})
 		idle := s.idle
 		s.mu.Unlock()
@@ -211,6 +225,7 @@ func (s *Service) drainTCP() {
 		s.mu.Lock()
 	}
 	s.idle = nil
+	s.drainOver = true // no tunnel registers from now on
 	left := make([]*tunnel, 0, len(s.tunnels))
 	for t := range s.tunnels {
 		left = append(left, t)
@@ -226,6 +241,7 @@ func (s *Service) drainTCP() {
 		}
 	}
 	s.mu.Unlock()
+	endDrain()
 	if n := len(left) + len(conns) + len(lconns); n > 0 {
 		s.log.Info("drain period over, closing connections", "count", n)
 	}
@@ -240,15 +256,23 @@ func (s *Service) drainTCP() {
 	}
 }
 
-// serveConn handles one client connection from accept to close.
+// serveConn handles one client connection from accept to close. The
+// accept loop has counted it in s.connecting; it stops counting there
+// once it is a registered tunnel or has given up. ctx ends when the
+// service's drain is over.
 func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 	s.mu.Lock()
 	s.st.active++
 	s.st.total++
 	s.mu.Unlock()
+	connecting := true
 	defer func() {
 		s.mu.Lock()
 		s.st.active--
+		if connecting {
+			s.connecting--
+			s.checkIdleLocked()
+		}
 		s.mu.Unlock()
 	}()
 
@@ -311,10 +335,14 @@ func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 		}
 	}
 	if !s.register(ctx, t) {
-		log.Debug("closing client: service stopping or backend shut down")
+		log.Debug("closing client: drain over or backend shut down")
 		s.closeBoth(c, server, b)
 		return
 	}
+	s.mu.Lock()
+	s.connecting-- // a tunnel now, which a drain waits for
+	s.mu.Unlock()
+	connecting = false
 	log.Debug("connected")
 	t.run()
 	s.unregister(t)
@@ -329,13 +357,13 @@ func (s *Service) closeBoth(client, server net.Conn, b *backend) {
 }
 
 // register adds an established tunnel to the set that drain and
-// shutdown_sessions close. It refuses when the service is stopping or
-// the backend went down (with shutdown_sessions) between connect and now,
-// since nobody would close the tunnel later.
+// shutdown_sessions close. It refuses when
+// the drain is over or the backend went down (with shutdown_sessions)
+// between connect and now, since nobody would close the tunnel later.
 func (s *Service) register(ctx context.Context, t *tunnel) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ctx.Err() != nil || s.stopping || (!t.b.up && s.cfg.OnDown == "shutdown_sessions") {
+	if ctx.Err() != nil || s.drainOver || (!t.b.up && s.cfg.OnDown == "shutdown_sessions") {
 		return false
 	}
 	s.tunnels[t] = struct{}{}

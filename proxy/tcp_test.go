@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -697,4 +698,53 @@ func TestMisbehavingPeers(t *testing.T) {
 		t.Fatal("service stopped serving after misbehaving peers")
 	}
 	r.waitStats(t, "all closed", func(s ServiceStats) bool { return s.Active == 0 })
+}
+
+// TestTCPDrainServesClientsStillConnecting: a client accepted just before
+// the service stops, whose backend connect is still under way, is served
+// through the drain like an established connection (a reload's old
+// service must not drop it), and Run waits for it.
+func TestTCPDrainServesClientsStillConnecting(t *testing.T) {
+	checkGoroutines(t)
+	be := startBackend(t, func(c net.Conn) { io.WriteString(c, "hello") })
+	dialing, release := make(chan struct{}), make(chan struct{})
+	r := startService(t, baseCfg(be.addr), func(s *Service) {
+		dial := s.dial
+		s.dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+			close(dialing)
+			<-release
+			return dial(ctx, network, address)
+		}
+	})
+	c := r.dial(t)
+	<-dialing
+	r.cancel() // the stop begins while the connect is under way
+	r.waitStats(t, "listener closed", func(s ServiceStats) bool { return !s.Listening })
+	close(release)
+	if got, err := readAll(c); got != "hello" {
+		t.Fatalf("client got %q, %v; want the backend's answer", got, err)
+	}
+	c.Close() // the tunnel ends, and with it the drain
+	r.stop(t)
+}
+
+// TestTCPDrainEndsConnectsAtItsEnd: a connect still under way when the
+// drain period ends gives up, its client is closed, and Run returns.
+func TestTCPDrainEndsConnectsAtItsEnd(t *testing.T) {
+	checkGoroutines(t)
+	dialing := make(chan struct{})
+	r := startService(t, baseCfg("127.0.0.1:1"), func(s *Service) {
+		s.Drain = 100 * time.Millisecond
+		s.dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+			close(dialing)
+			<-ctx.Done() // a backend that never answers the connect
+			return nil, ctx.Err()
+		}
+	})
+	c := r.dial(t)
+	<-dialing
+	r.stop(t) // returns once the drain is over and the connect has given up
+	if got, _ := readAll(c); got != "" {
+		t.Fatalf("client got %q", got)
+	}
 }
