@@ -1127,7 +1127,7 @@ func (s *Service) acquireThis(b *backend) bool {
 
 // checkIdleLocked wakes a draining Run once no connection is left.
 func (s *Service) checkIdleLocked() {
-	if s.idle != nil && len(s.tunnels) == 0 && s.connecting == 0 && (s.hs == nil || len(s.hs.conns)+len(s.hs.lconns) == 0) {
+	if s.idle != nil && len(s.tunnels) == 0 && s.serving == 0 && (s.hs == nil || len(s.hs.conns)+len(s.hs.lconns) == 0) {
 		close(s.idle)
 		s.idle = nil
 	}

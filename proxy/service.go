@@ -101,10 +101,10 @@ type Service struct {
 	idle      chan struct{} // closed when the last tunnel ends, while Run drains
 	stopping  bool          // Run's context ended: no new connections or sessions
 	drainOver bool          // the drain period is over: no new tunnels either
-	// connecting counts TCP clients accepted and not yet tunnels (or
-	// given up), which a drain waits for as it does for tunnels.
-	connecting int
-	st         counters
+	// serving counts TCP clients from accept until serveConn is done
+	// with them, connecting to a backend included, which a drain waits for.
+	serving int
+	st      counters
 
 	hs *httpService // protocol http only
 	// hwg counts the HTTP connections on event loops (and those handed

@@ -123,7 +123,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 			// Counted here, not in its goroutine, so that a drain starting
 			// now waits for it.
 			s.mu.Lock()
-			s.connecting++
+			s.serving++
 			s.mu.Unlock()
 		}
 		wg.Go(func() {
@@ -205,8 +205,8 @@ func (s *Service) turnedIdle() {
 	}
 }
 
-// drainTCP waits up to s.Drain for established connections, and TCP
-// clients still connecting to a backend, to end; then it closes the rest,
+// drainTCP waits up to s.Drain for established connections, TCP clients
+// still connecting to a backend included, to end; then it closes the rest,
 // and endDrain makes the connects still under way give up. Run's context
 // has ended, so no new connection is accepted.
 func (s *Service) drainTCP(endDrain func()) {
@@ -214,7 +214,7 @@ func (s *Service) drainTCP(endDrain func()) {
 	defer timer.Stop()
 	s.mu.Lock()
 	s.stopping = true
-	if len(s.tunnels) > 0 || s.connecting > 0 || (s.hs != nil && len(s.hs.conns)+len(s.hs.lconns) > 0) {
+	if len(s.tunnels) > 0 || s.serving > 0 || (s.hs != nil && len(s.hs.conns)+len(s.hs.lconns) > 0) {
 		s.idle = make(chan struct{})
 		idle := s.idle
 		s.mu.Unlock()
@@ -256,23 +256,19 @@ func (s *Service) drainTCP(endDrain func()) {
 	}
 }
 
-// serveConn handles one client connection from accept to close. The
-// accept loop has counted it in s.connecting; it stops counting there
-// once it is a registered tunnel or has given up. ctx ends when the
-// service's drain is over.
+// serveConn handles one client connection from accept to close; the
+// accept loop has counted it in s.serving. ctx ends when the service's
+// drain is over.
 func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 	s.mu.Lock()
 	s.st.active++
 	s.st.total++
 	s.mu.Unlock()
-	connecting := true
 	defer func() {
 		s.mu.Lock()
 		s.st.active--
-		if connecting {
-			s.connecting--
-			s.checkIdleLocked()
-		}
+		s.serving--
+		s.checkIdleLocked()
 		s.mu.Unlock()
 	}()
 
@@ -339,10 +335,6 @@ func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 		s.closeBoth(c, server, b)
 		return
 	}
-	s.mu.Lock()
-	s.connecting-- // a tunnel now, which a drain waits for
-	s.mu.Unlock()
-	connecting = false
 	log.Debug("connected")
 	t.run()
 	s.unregister(t)
