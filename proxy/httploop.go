@@ -449,8 +449,6 @@ func (c *hconn) readable(l *eventLoop) {
 		case err == unix.EAGAIN:
 			c.keep()
 			return
-		case err == unix.EINTR:
-			continue
 		case err != nil || n == 0:
 			c.clientEOF(l)
 			return
@@ -935,8 +933,6 @@ func (be *hback) readable(l *eventLoop, c *hconn) {
 		switch {
 		case err == unix.EAGAIN:
 			return
-		case err == unix.EINTR:
-			continue
 		case err != nil:
 			c.backendFailed(l, err)
 			return

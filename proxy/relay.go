@@ -645,8 +645,6 @@ func (l *eventLoop) readable(e *relayEnd) {
 		switch {
 		case err == unix.EAGAIN:
 			return
-		case err == unix.EINTR:
-			continue
 		case err != nil:
 			l.finish(e.t, e.side()+" side: read: "+err.Error(), false)
 			return
@@ -703,13 +701,19 @@ func writeFull(fd int, b []byte) (int, error) {
 // rawRead and rawWrite are read(2) and write(2) on a non-blocking
 // socket as raw system calls: they return at once, so the scheduler need
 // not hear about them (entersyscall/exitsyscall per message showed in
-// profiles).
+// profiles). rawRead retries a read a signal interrupted, as writeFull
+// does for writes, so its callers see data, EOF, EAGAIN or a real error.
 func rawRead(fd int, b []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		}
 		return 0, e
 	}
-	return int(r), nil
 }
 
 func rawWrite(fd int, b []byte) (int, error) {
