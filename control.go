@@ -1,5 +1,5 @@
 // The commands that talk to a running daemon over its unix socket (status,
-// reload, backend), kept apart from the ones that read a config file.
+// reload, backend, profile), kept apart from the ones that read a config file.
 package main
 
 import (
@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"vigil/api"
@@ -146,5 +147,86 @@ func cmdBackend(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "%s %s: %s\n", service, address, map[string]string{
 		api.ActionDrain: "draining", api.ActionEnable: "enabled", api.ActionMaint: "in maintenance",
 	}[action])
+	return 0
+}
+
+// profileNames maps what the operator asks for to the daemon's pprof
+// profile; cpu and trace record over time, the others are snapshots.
+var profileNames = map[string]string{
+	"cpu": "profile", "trace": "trace", "heap": "heap", "allocs": "allocs",
+	"goroutine": "goroutine", "block": "block", "mutex": "mutex", "threadcreate": "threadcreate",
+}
+
+func cmdProfile(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("profile", "profile [cpu|trace|heap|allocs|goroutine|block|mutex|threadcreate] [-seconds N] [-o FILE] [-s SOCKET]\n\nSave a runtime profile of the running daemon for go tool pprof (go tool\ntrace for trace). cpu (the default) and trace record for -seconds; the\nothers are a snapshot. Profiles are served on the unix socket only.", stderr)
+	socket := fs.String("s", defaultSocket, "the daemon's unix `socket`")
+	seconds := fs.Int("seconds", 0, "how long cpu and trace record (default 30 and 5)")
+	output := fs.String("o", "", "output `file` (default vigil-KIND.pprof, vigil.trace)")
+	pos, code, stop := parseInterspersed(fs, args, stdout)
+	if stop {
+		return code
+	}
+	kind := "cpu"
+	if len(pos) > 1 {
+		fmt.Fprintf(stderr, "vigil profile: want at most one KIND, got %d arguments\n", len(pos))
+		return 2
+	}
+	if len(pos) == 1 {
+		kind = pos[0]
+	}
+	name, ok := profileNames[kind]
+	if !ok {
+		fmt.Fprintf(stderr, "vigil profile: unknown kind %q: want cpu, trace, heap, allocs, goroutine, block, mutex or threadcreate\n", kind)
+		return 2
+	}
+	if *seconds < 0 || *seconds > 55 {
+		// The socket's server gives a request 60 s to be answered.
+		fmt.Fprintf(stderr, "vigil profile: -seconds %d: want 1 to 55\n", *seconds)
+		return 2
+	}
+	if *seconds == 0 {
+		switch kind {
+		case "cpu":
+			*seconds = 30
+		case "trace":
+			*seconds = 5
+		}
+	}
+	if *output == "" {
+		*output = "vigil-" + kind + ".pprof"
+		if kind == "trace" {
+			*output = "vigil.trace"
+		}
+	}
+	c, ok := dial(*socket, "profile", stderr)
+	if !ok {
+		return 1
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	tmp := *output + ".part"
+	f, err := os.Create(tmp)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil profile: %v\n", err)
+		return 1
+	}
+	err = c.Profile(ctx, name, *seconds, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, *output)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		fmt.Fprintf(stderr, "vigil profile %s: %v\n", kind, err)
+		return 1
+	}
+	tool := "go tool pprof"
+	if kind == "trace" {
+		tool = "go tool trace"
+	}
+	fmt.Fprintf(stdout, "wrote %s; look at it with: %s %s\n", *output, tool, *output)
 	return 0
 }

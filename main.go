@@ -43,6 +43,8 @@ Usage:
   vigil reload  [-s SOCK]             reload the running daemon's config
   vigil backend drain|enable|maint SERVICE ADDRESS [-s SOCK]
                                       set a backend's admin state
+  vigil profile [cpu|trace|heap|goroutine|...] [-seconds N] [-o FILE] [-s SOCK]
+                                      save a runtime profile of the running daemon
   vigil demo    [--watch DURATION]    watch a VIP fail over in a lab on this machine (root)
   vigil realserver --vip ADDR [--remove] [--persist]
                                       prepare this host as an LVS DR/TUN real server
@@ -71,6 +73,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(args[1:], stdout, stderr)
 	case "reload":
 		return cmdReload(args[1:], stdout, stderr)
+	case "profile":
+		return cmdProfile(args[1:], stdout, stderr)
 	case "backend":
 		return cmdBackend(args[1:], stdout, stderr)
 	case "demo":

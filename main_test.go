@@ -279,11 +279,52 @@ func TestBackendCommand(t *testing.T) {
 	}
 }
 
+// TestProfileCommand saves profiles from a live socket: a gzip-compressed
+// pprof file for cpu and heap, a runtime trace for trace, nothing left
+// behind on a refusal.
+func TestProfileCommand(t *testing.T) {
+	_, sock := serveFake(t)
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args   []string
+		file   string
+		header string
+	}{
+		{[]string{"profile", "-seconds", "1", "-s", sock, "-o", filepath.Join(dir, "cpu.pprof")}, "cpu.pprof", "\x1f\x8b"},
+		{[]string{"profile", "heap", "-s", sock, "-o", filepath.Join(dir, "heap.pprof")}, "heap.pprof", "\x1f\x8b"},
+		{[]string{"profile", "trace", "-seconds", "1", "-s", sock, "-o", filepath.Join(dir, "t.trace")}, "t.trace", "go 1."},
+	} {
+		code, out, errOut := runArgs(c.args...)
+		if code != 0 || !strings.Contains(out, "wrote "+filepath.Join(dir, c.file)) {
+			t.Errorf("vigil %s: exit %d, %q %q", strings.Join(c.args, " "), code, out, errOut)
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, c.file))
+		if err != nil || !strings.HasPrefix(string(b), c.header) {
+			t.Errorf("%s: %v, starts % x, want %q", c.file, err, b[:min(len(b), 8)], c.header)
+		}
+	}
+	for _, args := range [][]string{{"profile", "nope", "-s", sock}, {"profile", "-seconds", "99", "-s", sock}, {"profile", "cpu", "heap", "-s", sock}} {
+		if code, _, _ := runArgs(args...); code != 2 {
+			t.Errorf("vigil %s: exit %d, want 2 (bad usage)", strings.Join(args, " "), code)
+		}
+	}
+	if code, _, errOut := runArgs("profile", "heap", "-s", sock, "-o", filepath.Join(dir, "missing", "heap.pprof")); code != 1 || !strings.Contains(errOut, "no such file or directory") {
+		t.Errorf("profile into a missing directory: exit %d, %q", code, errOut)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".part") {
+			t.Errorf("partial file left behind: %s", e.Name())
+		}
+	}
+}
+
 // TestControlCommandsWithoutDaemon: no daemon on the socket is a failure
 // (exit 1) that names the socket, not a usage error.
 func TestControlCommandsWithoutDaemon(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "none.sock")
-	for _, args := range [][]string{{"status", "-s", sock}, {"reload", "-s", sock}, {"backend", "drain", "web", "10.0.1.1:80", "-s", sock}} {
+	for _, args := range [][]string{{"status", "-s", sock}, {"reload", "-s", sock}, {"backend", "drain", "web", "10.0.1.1:80", "-s", sock}, {"profile", "heap", "-s", sock}} {
 		code, _, errOut := runArgs(args...)
 		if code != 1 || !strings.Contains(errOut, "connect to vigil at "+sock) {
 			t.Errorf("vigil %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut)

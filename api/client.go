@@ -139,6 +139,34 @@ func readEvents(ctx context.Context, r io.Reader, ch chan<- Event) {
 	}
 }
 
+// Profile copies one of the daemon's runtime profiles to w: "profile"
+// (CPU) and "trace" record for seconds, the others ("heap", "goroutine",
+// "allocs", "block", "mutex", "threadcreate") are a snapshot, for which
+// seconds > 0 asks for the difference over that time instead. The daemon
+// serves profiles on the unix socket only.
+func (c *Client) Profile(ctx context.Context, name string, seconds int, w io.Writer) error {
+	path := "/debug/pprof/" + url.PathEscape(name)
+	if seconds > 0 {
+		path += fmt.Sprintf("?seconds=%d", seconds)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://vigil"+path, nil)
+	if err != nil {
+		return err
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return readError(res)
+	}
+	if _, err := io.Copy(w, res.Body); err != nil {
+		return fmt.Errorf("GET %s: %w", path, err)
+	}
+	return nil
+}
+
 // do sends a request and decodes a JSON answer into out (when not nil).
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, "http://vigil"+path, nil)

@@ -51,6 +51,20 @@ func TestClient(t *testing.T) {
 	}
 }
 
+func TestClientProfile(t *testing.T) {
+	_, c := dialFake(t)
+	var b strings.Builder
+	if err := c.Profile(context.Background(), "goroutine", 0, &b); err != nil || !strings.HasPrefix(b.String(), "\x1f\x8b") {
+		t.Errorf("goroutine profile: %v, %d bytes", err, b.Len())
+	}
+	b.Reset()
+	// A profile the runtime does not have is the server's 404, as an *Error.
+	err := c.Profile(context.Background(), "nope", 0, &b)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "Unknown profile") {
+		t.Errorf("unknown profile: %v", err)
+	}
+}
+
 func TestClientEvents(t *testing.T) {
 	src, c := dialFake(t)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,8 +82,8 @@ func New(src Source, opts Options) *Server {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.SetToken(opts.Token)
-	s.tcp = s.routes(s.tokenAllows)
-	s.socket = s.routes(func(*http.Request) (bool, string) { return true, "" })
+	s.tcp = s.routes(s.tokenAllows, false)
+	s.socket = s.routes(func(*http.Request) (bool, string) { return true, "" }, true)
 	return s
 }
 
@@ -122,7 +123,11 @@ func (s *Server) tokenAllows(r *http.Request) (bool, string) {
 	return true, ""
 }
 
-func (s *Server) routes(allow allowFunc) http.Handler {
+// routes builds the mux; profiling is served on the unix socket only:
+// a CPU profile or trace costs the daemon CPU while it runs, and the
+// goroutine dump shows internals, so it is for whoever may already
+// reload the daemon, and the token does not open it over TCP.
+func (s *Server) routes(allow allowFunc, profiling bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.HandleFunc("GET /api/status", s.serveStatus)
@@ -130,6 +135,15 @@ func (s *Server) routes(allow allowFunc) http.Handler {
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.Handle("POST /api/reload", admin(allow, s.serveReload))
 	mux.Handle("POST /api/backends/{service}/{address}/{action}", admin(allow, s.serveBackendAdmin))
+	if profiling {
+		// pprof.Index serves the named profiles (heap, goroutine, allocs...).
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -110,6 +110,24 @@ func TestAdminRules(t *testing.T) {
 	}
 }
 
+// TestProfilingOnTheSocketOnly: the pprof routes answer on the unix socket
+// and are not there over TCP, even with the admin token.
+func TestProfilingOnTheSocketOnly(t *testing.T) {
+	s := New(newFakeSource(), Options{Token: "s3cret"})
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+		if rec := request(s.SocketHandler(), "GET", path, ""); rec.Code != 200 || rec.Body.Len() == 0 {
+			t.Errorf("socket GET %s: %d, %d bytes", path, rec.Code, rec.Body.Len())
+		}
+		if rec := request(s.Handler(), "GET", path, "s3cret"); rec.Code != 404 {
+			t.Errorf("tcp GET %s with the token: %d, want 404", path, rec.Code)
+		}
+	}
+	heap := request(s.SocketHandler(), "GET", "/debug/pprof/heap", "").Body.Bytes()
+	if len(heap) < 2 || heap[0] != 0x1f || heap[1] != 0x8b {
+		t.Errorf("heap profile is not gzip-compressed protobuf: % x", heap[:min(len(heap), 8)])
+	}
+}
+
 func TestBearerNeedsTheScheme(t *testing.T) {
 	h := New(newFakeSource(), Options{Token: "s3cret"}).Handler()
 	req := httptest.NewRequest("POST", "/api/reload", nil)
