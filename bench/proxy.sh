@@ -3,11 +3,13 @@
 #   sudo ./bench/proxy.sh            # 3 interleaved runs of 10s each
 #   RUNS=5 SECONDS_PER_RUN=10 ./bench/proxy.sh
 #   VIGIL_ENV="env GOMAXPROCS=1" ./bench/proxy.sh   # run vigil under another environment
+#   PROFILE=0 ./bench/proxy.sh       # skip the CPU profiles of vigil at the end
 # Loopback, one nginx backend, wrk -t2 -c64. Prints medians of req/s, p50,
 # p99 for: wrk straight to nginx, vigil and HAProxy in tcp and http mode
 # (HAProxy http with http-reuse always, vigil without X-Forwarded-For, so
 # both do the same work); ratios to direct
-# and to HAProxy; and RSS of vigil and HAProxy idle and at 1000 connections.
+# and to HAProxy; RSS of vigil and HAProxy idle and at 1000 connections;
+# and where vigil's CPU goes (pprof, through vigil profile).
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 cd "$(dirname "$0")/.."
@@ -71,7 +73,7 @@ hap_pid=$!
 # on a saturated node), would take CPU from wrk and nginx on this shared
 # box and measure the scheduler, not the proxy. VIGIL_NICE=-10 to see it.
 cat >"$work/vigil.yaml" <<VIG
-api: { listen: "", socket: "" }
+api: { listen: "", socket: "$work/vigil.sock" }
 nice: ${VIGIL_NICE:-0}
 services:
   - name: bench
@@ -154,3 +156,16 @@ printf '\nper-run ratios to HAProxy, median: tcp req/s %s p99 %s; http req/s %s 
 	"$(ratio vigil-tcp haproxy-tcp 1)" "$(ratio vigil-tcp haproxy-tcp 3)" "$(ratio vigil-http haproxy-http 1)" "$(ratio vigil-http haproxy-http 3)"
 printf '\nRSS MB      idle   at 1000 conns\n'
 for n in vigil haproxy; do printf '%-9s %6s %8s\n' "$n" "${rss_idle[$n]}" "${rss_1000[$n]}"; done
+
+# Where vigil's CPU goes under the same load: a pprof CPU profile of one
+# more run per mode (not counted above: profiling costs a little).
+if [ "${PROFILE:-1}" = 1 ]; then
+	for mode in tcp:18082 http:18084; do
+		wrk -t2 -c64 -d"$((DUR + 2))s" "http://127.0.0.1:${mode#*:}/" >/dev/null 2>&1 &
+		sleep 1
+		"$work/vigil" profile -s "$work/vigil.sock" -seconds "$DUR" -o "$work/${mode%%:*}.pprof" >/dev/null
+		wait $!
+		printf '\nvigil %s mode, CPU profile (%ss under load), top functions by own time:\n' "${mode%%:*}" "$DUR"
+		go tool pprof -top -nodecount=10 "$work/${mode%%:*}.pprof" 2>/dev/null | sed -n '/flat%/,$p'
+	done
+fi
