@@ -225,6 +225,9 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 		}
 		c.events = unix.EPOLLIN
 		l.http.conns[c] = struct{}{}
+		// Added after its service's hstop went by (accepted as the stop
+		// began, or from the backlog after it): it stops all the same.
+		c.stop = c.sctx.Err() != nil
 		l.sweepAtLeast(c.s.httpTick())
 		c.waitRequest(true)
 	case cmd.habort != nil:

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"vigil/proxy/proxyproto"
 )
@@ -44,7 +47,11 @@ func (s *Service) runTCP(ctx context.Context) error {
 	s.publishSocket(sock)
 	s.setListening(ln.Addr(), "")
 	s.log.Info("listening", "addr", ln.Addr().String(), "protocol", s.cfg.Protocol)
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	// The stop ends Accept with a deadline rather than closing the
+	// listener: handshakes the kernel has completed wait in its backlog,
+	// and closing would reset them. They are accepted below and served
+	// through the drain; releaseSocket closes the listener after that.
+	stop := context.AfterFunc(ctx, func() { sock.setDeadline(time.Unix(1, 0)) })
 	defer stop()
 	loopHTTP := s.loopEligible()
 	if loopHTTP {
@@ -77,6 +84,35 @@ func (s *Service) runTCP(ctx context.Context) error {
 		sem = make(chan struct{}, s.cfg.MaxConn)
 	}
 	var wg sync.WaitGroup
+	// serve takes an accepted client; slot says it holds one of sem's.
+	serve := func(c *net.TCPConn, slot bool) {
+		if loopHTTP {
+			var held chan struct{}
+			if slot {
+				held = sem
+			}
+			if s.serveHTTPLoop(ctx, c, held) {
+				return
+			}
+		}
+		if s.hs == nil {
+			// Counted here, not in its goroutine, so that a drain starting
+			// now waits for it.
+			s.mu.Lock()
+			s.serving++
+			s.mu.Unlock()
+		}
+		wg.Go(func() {
+			if slot {
+				defer func() { <-sem }()
+			}
+			if s.hs != nil {
+				s.serveHTTP(ctx, c)
+				return
+			}
+			s.serveConn(connCtx, c)
+		})
+	}
 	backoff := time.Duration(0)
 	for {
 		c, err := ln.Accept()
@@ -110,32 +146,24 @@ func (s *Service) runTCP(ctx context.Context) error {
 			}
 		}
 		backoff = 0
-		if loopHTTP {
-			var held chan struct{}
-			if slot {
-				held = sem
+		serve(c.(*net.TCPConn), slot)
+	}
+	if ctx.Err() != nil && !s.handedOff() {
+		for _, c := range acceptBacklog(ln) {
+			// No waiting for a max_conn slot now: one that is free serves
+			// the client, else it is closed as the listener would have.
+			slot := false
+			if sem != nil {
+				select {
+				case sem <- struct{}{}:
+					slot = true
+				default:
+					c.Close()
+					continue
+				}
 			}
-			if s.serveHTTPLoop(ctx, c.(*net.TCPConn), held) {
-				continue
-			}
+			serve(c, slot)
 		}
-		if s.hs == nil {
-			// Counted here, not in its goroutine, so that a drain starting
-			// now waits for it.
-			s.mu.Lock()
-			s.serving++
-			s.mu.Unlock()
-		}
-		wg.Go(func() {
-			if slot {
-				defer func() { <-sem }()
-			}
-			if s.hs != nil {
-				s.serveHTTP(ctx, c.(*net.TCPConn))
-				return
-			}
-			s.serveConn(connCtx, c.(*net.TCPConn))
-		})
 	}
 	if s.releaseSocket(stop) {
 		s.setListening(nil, "handed off")
@@ -153,6 +181,43 @@ func (s *Service) runTCP(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// acceptBacklog accepts, without waiting, the connections whose handshake
+// the kernel has completed on ln. A stopping service serves them: by the
+// time a VRRP node stops its services its VIPs are gone, so no new ones
+// arrive, and the clients already in the backlog would otherwise be reset
+// when the listener closes.
+func acceptBacklog(ln net.Listener) []*net.TCPConn {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return nil
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var conns []*net.TCPConn
+	rc.Control(func(lfd uintptr) {
+		for {
+			fd, _, err := unix.Accept4(int(lfd), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+			if err == unix.EINTR || err == unix.ECONNABORTED {
+				continue
+			}
+			if err != nil {
+				return // EAGAIN: the backlog is empty
+			}
+			f := os.NewFile(uintptr(fd), "backlog")
+			c, err := net.FileConn(f) // a dup: f's own descriptor closes next
+			f.Close()
+			if tc, ok := c.(*net.TCPConn); ok && err == nil {
+				conns = append(conns, tc)
+			} else if c != nil {
+				c.Close()
+			}
+		}
+	})
+	return conns
 }
 
 // reclaimBatch is how many idle keep-alive clients an HTTP service closes

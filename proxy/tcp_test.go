@@ -748,3 +748,72 @@ func TestTCPDrainEndsConnectsAtItsEnd(t *testing.T) {
 		t.Fatalf("client got %q", got)
 	}
 }
+
+// TestStopServesTheBacklog: clients whose handshake the kernel completed
+// before the stop, still in the listen backlog when it comes, are accepted
+// and served through the drain, not reset when the listener closes. HTTP
+// ones get their answer with Connection: close.
+func TestStopServesTheBacklog(t *testing.T) {
+	for _, protocol := range []string{"tcp", "http"} {
+		t.Run(protocol, func(t *testing.T) {
+			checkGoroutines(t)
+			cfg := baseCfg(startBackend(t, func(c net.Conn) { io.WriteString(c, "hello") }).addr)
+			want := func(got string) bool { return got == "hello" }
+			if protocol == "http" {
+				cfg = httpCfg(startHTTPBackend(t, nameHandler("hello")).addr)
+				want = func(got string) bool {
+					return strings.HasPrefix(got, "HTTP/1.1 200") && strings.Contains(got, "Connection: close") && strings.HasSuffix(got, "hello")
+				}
+			}
+			sock, err := Bind(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := sock.stream.Addr().String()
+			var clients []net.Conn
+			for range 50 {
+				c, err := net.Dial("tcp", addr) // the kernel completes the handshake
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				if protocol == "http" {
+					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				}
+				clients = append(clients, c)
+			}
+			s, err := NewService(cfg, testLog(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.noLoopHTTP = *goroutineHTTP
+			s.Relay = sharedRelay
+			s.Adopt(sock)
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // stopped before it has accepted anyone
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			served := 0
+			for i, c := range clients {
+				got, err := readAll(c)
+				c.Close() // the tunnel ends, and the drain with the last
+				if want(got) {
+					served++
+				} else if served+5 > i { // one line per failure is enough for a few
+					t.Errorf("client %d: got %q, %v", i, got, err)
+				}
+			}
+			if served != len(clients) {
+				t.Errorf("%d of %d clients in the backlog served", served, len(clients))
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return after the drain")
+			}
+		})
+	}
+}
