@@ -51,7 +51,8 @@ func startProber(t *testing.T, cli *lab.Host, addr netip.AddrPort, every time.Du
 			p.mu.Lock()
 			p.counts[kind]++
 			if kind != "" {
-				p.lastErr = fmt.Sprintf("%s: %q %v", kind, got, err)
+				// The time lines the failure up with the nodes' logs.
+				p.lastErr = fmt.Sprintf("%s at %s: %q %v", kind, time.Now().UTC().Format("15:04:05.000"), got, err)
 			}
 			p.mu.Unlock()
 		}
