@@ -113,6 +113,47 @@ func (s *Service) runTCP(ctx context.Context) error {
 			s.serveConn(connCtx, c)
 		})
 	}
+	// waitForSlot takes a client the stop found without a max_conn slot:
+	// it is served when a connection ending in the drain frees one, as
+	// HAProxy serves its queue while it stops, and closed if the drain
+	// ends first. Counted as serving, so that the drain waits for it.
+	waitForSlot := func(c *net.TCPConn) {
+		s.mu.Lock()
+		s.serving++
+		s.mu.Unlock()
+		wg.Go(func() {
+			slot := false
+			select {
+			case sem <- struct{}{}:
+				slot = true
+			case <-connCtx.Done():
+			}
+			if connCtx.Err() != nil { // the drain is over, slot or not
+				if slot {
+					<-sem
+				}
+				c.Close()
+				s.mu.Lock()
+				s.serving--
+				s.checkIdleLocked()
+				s.mu.Unlock()
+				return
+			}
+			defer func() { <-sem }()
+			if s.hs != nil {
+				// The goroutine path: the loops take no connection once
+				// the drain has begun. ctx is over, so the answer says
+				// Connection: close.
+				s.serveHTTP(ctx, c)
+				s.mu.Lock()
+				s.serving--
+				s.checkIdleLocked()
+				s.mu.Unlock()
+				return
+			}
+			s.serveConn(connCtx, c) // it counts serving down
+		})
+	}
 	backoff := time.Duration(0)
 	for {
 		c, err := ln.Accept()
@@ -141,7 +182,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 		if sem != nil {
 			var ok bool
 			if slot, ok = s.takeSlot(ctx, sem, handingOff); !ok {
-				c.Close()
+				waitForSlot(c.(*net.TCPConn))
 				break
 			}
 		}
@@ -150,15 +191,13 @@ func (s *Service) runTCP(ctx context.Context) error {
 	}
 	if ctx.Err() != nil && !s.handedOff() {
 		for _, c := range acceptBacklog(ln) {
-			// No waiting for a max_conn slot now: one that is free serves
-			// the client, else it is closed as the listener would have.
 			slot := false
 			if sem != nil {
 				select {
 				case sem <- struct{}{}:
 					slot = true
 				default:
-					c.Close()
+					waitForSlot(c)
 					continue
 				}
 			}

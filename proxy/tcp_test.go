@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -814,6 +817,74 @@ func TestStopServesTheBacklog(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("Run did not return after the drain")
 			}
+		})
+	}
+}
+
+// TestStopServesClientsWaitingForASlot: at the service's max_conn, the
+// client the accept loop holds while it waits for a slot and one still in
+// the listen backlog are served once the connection holding the slot ends
+// during the drain, not closed by the stop.
+func TestStopServesClientsWaitingForASlot(t *testing.T) {
+	for _, protocol := range []string{"tcp", "http"} {
+		t.Run(protocol, func(t *testing.T) {
+			checkGoroutines(t)
+			release := make(chan struct{})
+			var first atomic.Bool
+			hold := func() {
+				if !first.Swap(true) {
+					<-release
+				}
+			}
+			cfg := baseCfg(startBackend(t, func(c net.Conn) { hold(); io.WriteString(c, "hello") }).addr)
+			want := func(got string) bool { return got == "hello" }
+			if protocol == "http" {
+				cfg = httpCfg(startHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hold()
+					io.WriteString(w, "hello")
+				})).addr)
+				want = func(got string) bool {
+					return strings.HasPrefix(got, "HTTP/1.1 200") && strings.Contains(got, "Connection: close") && strings.HasSuffix(got, "hello")
+				}
+			}
+			cfg.MaxConn = 1
+			r := startService(t, cfg)
+			dial := func() net.Conn {
+				c := r.dial(t)
+				if protocol == "http" {
+					io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				}
+				return c
+			}
+			holder := dial()
+			r.waitStats(t, "a client holding the slot", func(st ServiceStats) bool { return st.Active == 1 })
+			waiting := dial()
+			deadline := time.Now().Add(5 * time.Second)
+			for r.slotWaiters.Load() != 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("the second client never waited for a slot")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			queued := dial() // the accept loop is busy: it stays in the backlog
+			r.cancel()
+			r.waitStats(t, "listener closed", func(s ServiceStats) bool { return !s.Listening })
+			close(release)
+			// Read at once: which of the two waiting clients gets the
+			// freed slot first is not fixed, and each holds it until its
+			// client closes.
+			var wg sync.WaitGroup
+			for i, c := range []net.Conn{holder, waiting, queued} {
+				wg.Go(func() {
+					got, err := readAll(c)
+					c.Close()
+					if !want(got) {
+						t.Errorf("client %d: got %q, %v", i, got, err)
+					}
+				})
+			}
+			wg.Wait()
+			r.stop(t)
 		})
 	}
 }
