@@ -149,18 +149,11 @@ func (c *Client) Profile(ctx context.Context, name string, seconds int, w io.Wri
 	if seconds > 0 {
 		path += fmt.Sprintf("?seconds=%d", seconds)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://vigil"+path, nil)
+	res, err := c.send(ctx, http.MethodGet, path)
 	if err != nil {
 		return err
 	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", path, err)
-	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return readError(res)
-	}
 	if _, err := io.Copy(w, res.Body); err != nil {
 		return fmt.Errorf("GET %s: %w", path, err)
 	}
@@ -169,18 +162,11 @@ func (c *Client) Profile(ctx context.Context, name string, seconds int, w io.Wri
 
 // do sends a request and decodes a JSON answer into out (when not nil).
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://vigil"+path, nil)
+	res, err := c.send(ctx, method, path)
 	if err != nil {
 		return err
 	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return readError(res)
-	}
 	if out == nil {
 		io.Copy(io.Discard, res.Body)
 		return nil
@@ -189,6 +175,24 @@ func (c *Client) do(ctx context.Context, method, path string, out any) error {
 		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// send sends a request and returns the answer when it is a 200, for the
+// caller to read and close; any other answer is an *Error.
+func (c *Client) send(ctx context.Context, method, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://vigil"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if res.StatusCode != http.StatusOK {
+		defer res.Body.Close()
+		return nil, readError(res)
+	}
+	return res, nil
 }
 
 // readError turns a non-200 answer into an *Error.
