@@ -460,6 +460,13 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 			}
 		})
 	})
+	// AfterFunc runs f in a goroutine of its own, even for a ctx already
+	// over: a connection served after the stop (from the backlog, or
+	// waiting for a max_conn slot) must not answer its first request
+	// before that goroutine has run.
+	if ctx.Err() != nil {
+		hc.stop.Store(true)
+	}
 	hc.br = s.hs.readers.Get().(*bufio.Reader)
 	hc.br.Reset(&hc.tc)
 	defer func() {
