@@ -128,30 +128,26 @@ func (s *Service) runTCP(ctx context.Context) error {
 				slot = true
 			case <-connCtx.Done():
 			}
-			if connCtx.Err() != nil { // the drain is over, slot or not
-				if slot {
-					<-sem
-				}
+			switch {
+			case connCtx.Err() != nil: // the drain is over, slot or not
 				c.Close()
-				s.mu.Lock()
-				s.serving--
-				s.checkIdleLocked()
-				s.mu.Unlock()
+			case s.hs == nil:
+				defer func() { <-sem }()
+				s.serveConn(connCtx, c) // it counts serving down
 				return
-			}
-			defer func() { <-sem }()
-			if s.hs != nil {
+			default:
 				// The goroutine path: the loops take no connection once
 				// the drain has begun. ctx is over, so the answer says
 				// Connection: close.
 				s.serveHTTP(ctx, c)
-				s.mu.Lock()
-				s.serving--
-				s.checkIdleLocked()
-				s.mu.Unlock()
-				return
 			}
-			s.serveConn(connCtx, c) // it counts serving down
+			if slot {
+				<-sem
+			}
+			s.mu.Lock()
+			s.serving--
+			s.checkIdleLocked()
+			s.mu.Unlock()
 		})
 	}
 	backoff := time.Duration(0)
