@@ -354,6 +354,7 @@ func (s *Service) reapIdle(now time.Time, all bool) {
 // httpConn is one client connection.
 type httpConn struct {
 	s      *Service
+	sctx   context.Context // the service's: over once it stops
 	ctx    context.Context // of its requests: ends with abort, not with the service
 	cancel context.CancelFunc
 	tc     timedConn
@@ -370,12 +371,17 @@ type httpConn struct {
 	// request (unix nanoseconds); reclaimIdle closes the oldest first.
 	// Zero for HTTP/2, whose idle flag means something else.
 	idleSince atomic.Int64
-	stop      atomic.Bool // the service is stopping: close after this request
 	closed    atomic.Bool
 	cur       atomic.Pointer[bconn] // backend connection in use
 	start     time.Time             // the current request's first byte; zero once counted
 	status    int                   // the backend's final status for it; 0 while none
 }
+
+// stopping reports whether the service is stopping: the next response
+// says Connection: close. It asks the service's context itself, not a
+// flag that context.AfterFunc sets, because that runs in a goroutine of its
+// own: a response written just after the stop could beat it.
+func (hc *httpConn) stopping() bool { return hc.sctx.Err() != nil }
 
 // stopIdleGrace is how long a stopping service leaves an idle keep-alive
 // connection open for a request already on its way.
@@ -431,7 +437,7 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 	// drain, or when the connection ends) cancels them.
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
-	hc := &httpConn{s: s, ctx: reqCtx, cancel: cancelReqs, tc: timedConn{c: c, wd: s.cfg.Timeouts.Client.D(), pre: pre}}
+	hc := &httpConn{s: s, sctx: ctx, ctx: reqCtx, cancel: cancelReqs, tc: timedConn{c: c, wd: s.cfg.Timeouts.Client.D(), pre: pre}}
 	hc.ip = client.Addr().String()
 	hc.proto = "http"
 	if s.hs.tls != nil {
@@ -448,25 +454,17 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 	s.hs.conns[hc] = struct{}{}
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
-		// The next response says Connection: close and the connection
-		// ends after it, which a client never races. An idle connection
-		// is closed only after a grace: closing it at once would reset
+		// The next response says Connection: close (stopping) and the
+		// connection ends after it, which a client never races. An idle
+		// connection is closed only after a grace: closing it at once would reset
 		// the request a busy keep-alive client is sending right now (a
 		// reload swapping the service would fail requests under load).
-		hc.stop.Store(true)
 		time.AfterFunc(min(stopIdleGrace, s.Drain), func() {
 			if hc.idle.Load() {
 				hc.abort()
 			}
 		})
 	})
-	// AfterFunc runs f in a goroutine of its own, even for a ctx already
-	// over: a connection served after the stop (from the backlog, or
-	// waiting for a max_conn slot) must not answer its first request
-	// before that goroutine has run.
-	if ctx.Err() != nil {
-		hc.stop.Store(true)
-	}
 	hc.br = s.hs.readers.Get().(*bufio.Reader)
 	hc.br.Reset(&hc.tc)
 	defer func() {
@@ -510,7 +508,7 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 		if !first {
 			wait = kaTimeout
 		}
-		if hc.stop.Load() && (wait <= 0 || wait > stopIdleGrace) {
+		if hc.stopping() && (wait <= 0 || wait > stopIdleGrace) {
 			// Stopping: a request the client sent after our last
 			// keep-alive response still gets its answer (with Connection:
 			// close), but an idle client is not waited for long.
@@ -859,7 +857,7 @@ func (hc *httpConn) exchange(g *Service, b *backend, bc *bconn, idem bool) (keep
 	hc.status = resp.status
 	framing := responseFraming(r, resp)
 	keepClient, keepBackend := keepAlive(r, resp, framing)
-	keepClient = keepClient && !hc.stop.Load() && !early
+	keepClient = keepClient && !hc.stopping() && !early
 	keepBackend = keepBackend && !early
 
 	w.Reset(&hc.tc)

@@ -1035,6 +1035,11 @@ func (c *hconn) responseHead(l *eventLoop, p []byte) (head, rest []byte, ok bool
 		c.respLeft = c.resp.contentLength
 	}
 	keep, _ := keepAlive(&c.req, &c.resp, c.respMode)
+	// The loop runs its service's hstop after this batch of events, so
+	// the context, already over, decides for a response in the same batch.
+	if c.sctx.Err() != nil {
+		c.stop = true
+	}
 	c.keepClient = keep && !c.stop && !c.early
 	return appendResponseHead(l.http.scratch[:0], &c.resp, c.setCookie, !c.keepClient), data, true
 }

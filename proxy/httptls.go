@@ -120,7 +120,7 @@ func (s *Service) serveH2(ctx context.Context, hc *httpConn, c net.Conn, idle ti
 	// An HTTP/2 connection is closed at once when the service stops.
 	hc.idle.Store(true)
 	s.turnedIdle()
-	if hc.stop.Load() {
+	if hc.stopping() {
 		return
 	}
 	srv := &http2.Server{IdleTimeout: idle}
