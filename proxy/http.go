@@ -456,9 +456,10 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 	stop := context.AfterFunc(ctx, func() {
 		// The next response says Connection: close (stopping) and the
 		// connection ends after it, which a client never races. An idle
-		// connection is closed only after a grace: closing it at once would reset
-		// the request a busy keep-alive client is sending right now (a
-		// reload swapping the service would fail requests under load).
+		// connection is closed only after a grace: closing it at once
+		// would reset the request a busy keep-alive client is sending
+		// right now (a reload swapping the service would fail requests
+		// under load).
 		time.AfterFunc(min(stopIdleGrace, s.Drain), func() {
 			if hc.idle.Load() {
 				hc.abort()

@@ -108,7 +108,6 @@ type hconn struct {
 	start      int64 // loop time of its first byte
 	deadline   int64 // loop time the current wait ends; 0: none
 	closing    bool  // close once out is written
-	stop       bool  // the service is stopping: close after this request
 	closed     bool
 	halfClosed bool // the client ended its side after a request: answer it, then close
 	inFull     bool // pipelined bytes filled maxPipelined: not read until the response is done
@@ -225,9 +224,6 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 		}
 		c.events = unix.EPOLLIN
 		l.http.conns[c] = struct{}{}
-		// Added after its service's hstop went by (accepted as the stop
-		// began, or from the backlog after it): it stops all the same.
-		c.stop = c.sctx.Err() != nil
 		l.sweepAtLeast(c.s.httpTick())
 		c.waitRequest(true)
 	case cmd.habort != nil:
@@ -239,7 +235,6 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 			if c.s != cmd.hstop {
 				continue
 			}
-			c.stop = true
 			if c.phase == hIdle {
 				grace := l.now + int64(min(stopIdleGrace, c.s.Drain))
 				if c.deadline == 0 || c.deadline > grace {
@@ -399,6 +394,13 @@ func (c *hconn) setEvents(l *eventLoop, events uint32) {
 	}
 }
 
+// stopping reports whether the service is stopping: the next response
+// says Connection: close. It asks the service's context, as the goroutine
+// path does (httpConn.stopping): the loop runs its service's hstop only
+// after the batch of events under way, and a connection added later never
+// sees one.
+func (c *hconn) stopping() bool { return c.sctx.Err() != nil }
+
 // waitRequest waits for the next request on the connection.
 func (c *hconn) waitRequest(first bool) {
 	l := c.l
@@ -408,7 +410,7 @@ func (c *hconn) waitRequest(first bool) {
 	if first {
 		wait = c.s.requestTimeout()
 	}
-	if c.stop && (wait <= 0 || wait > stopIdleGrace) {
+	if c.stopping() && (wait <= 0 || wait > stopIdleGrace) {
 		wait = min(stopIdleGrace, c.s.Drain)
 	}
 	c.deadline = l.after(wait)
@@ -552,7 +554,7 @@ func (c *hconn) consume(l *eventLoop) {
 				c.served.Store(true)
 			}
 			c.deadline = l.after(c.s.requestTimeout())
-			if c.stop {
+			if c.stopping() {
 				c.deadline = l.after(stopIdleGrace)
 			}
 		}
@@ -1035,12 +1037,7 @@ func (c *hconn) responseHead(l *eventLoop, p []byte) (head, rest []byte, ok bool
 		c.respLeft = c.resp.contentLength
 	}
 	keep, _ := keepAlive(&c.req, &c.resp, c.respMode)
-	// The loop runs its service's hstop after this batch of events, so
-	// the context, already over, decides for a response in the same batch.
-	if c.sctx.Err() != nil {
-		c.stop = true
-	}
-	c.keepClient = keep && !c.stop && !c.early
+	c.keepClient = keep && !c.stopping() && !c.early
 	return appendResponseHead(l.http.scratch[:0], &c.resp, c.setCookie, !c.keepClient), data, true
 }
 

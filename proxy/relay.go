@@ -90,10 +90,9 @@ func NewRelay(loops int) (*Relay, error) {
 // and has a shorter tail than NewRelay's loops (bench/proxy.sh, http mode:
 // 1.04-1.18x HAProxy's requests per second where NewRelay's ran at
 // 0.94-0.98x, and on a quiet host a p99 under HAProxy's rather than
-// 1.2-1.7x it), but a loop
-// under load holds a P of its own, so GOMAXPROCS must exceed loops by
-// what the rest of the process needs: the daemon runs one such relay for
-// all its services and raises GOMAXPROCS by loops.
+// 1.2-1.7x it), but a loop under load holds a P of its own, so GOMAXPROCS
+// must exceed loops by what the rest of the process needs: the daemon runs
+// one such relay for all its services and raises GOMAXPROCS by loops.
 func NewDedicatedRelay(loops int) (*Relay, error) {
 	loops = max(loops, 1)
 	if procs := runtime.GOMAXPROCS(0); procs <= loops {
@@ -233,7 +232,7 @@ type relayCmd struct {
 	// HTTP connections (httploop.go)
 	hadd       *hconn
 	habort     *hconn
-	hstop      *Service    // the service is stopping: its connections close
+	hstop      *Service    // the service is stopping: its idle connections close after a grace
 	hgone      *Service    // the service has stopped: its idle backend connections close
 	hconnected *hconnected // a backend connection (or the failure) for a request
 	hdown      *backend    // the backend went down: close its idle connections

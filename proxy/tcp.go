@@ -57,8 +57,8 @@ func (s *Service) runTCP(ctx context.Context) error {
 	if loopHTTP {
 		s.loops.Store(s.relay)
 		defer s.loops.Store(nil)
-		// HTTP connections on the event loops learn that the service
-		// stops from their loops (the goroutine path from ctx).
+		// An HTTP connection on an event loop stops keeping alive once
+		// ctx is over; its loop closes it when idle, after a grace.
 		relay := s.relay
 		stopLoops := context.AfterFunc(ctx, func() {
 			for _, l := range relay.loops {
