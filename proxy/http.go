@@ -371,6 +371,7 @@ type httpConn struct {
 	// request (unix nanoseconds); reclaimIdle closes the oldest first.
 	// Zero for HTTP/2, whose idle flag means something else.
 	idleSince atomic.Int64
+	served    atomic.Bool // a request has started on it
 	closed    atomic.Bool
 	cur       atomic.Pointer[bconn] // backend connection in use
 	start     time.Time             // the current request's first byte; zero once counted
@@ -528,6 +529,9 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 		}
 		if !hc.idle.CompareAndSwap(true, false) {
 			return // reclaimed at the limit (reclaimIdle) as the request came
+		}
+		if first {
+			hc.served.Store(true)
 		}
 		hc.start, hc.status = time.Now(), 0
 		if !first && reqTimeout > 0 {

@@ -66,7 +66,7 @@ func (s *Service) reclaimIdle(n int) int {
 	s.mu.Lock()
 	var oldest []candidate
 	for hc := range s.hs.conns {
-		if hc.idleSince.Load() == 0 || !hc.idle.Load() || hasPendingBytes(hc.tc.c) {
+		if hc.idleSince.Load() == 0 || !hc.idle.Load() || (!hc.served.Load() && now-hc.idleSince.Load() < int64(freshGrace)) || hasPendingBytes(hc.tc.c) {
 			continue
 		}
 		oldest = append(oldest, candidate{since: hc.idleSince.Load(), hc: hc})
@@ -99,11 +99,11 @@ func (s *Service) reclaimIdle(n int) int {
 	return closed
 }
 
-// freshGrace spares a connection just accepted on an event loop for a
-// moment: its client's first request may still be on the way (nothing to
-// read yet), and it must not be taken for an idle one. The goroutine path
-// gets the same grace from its goroutine starting to wait a moment after
-// accept.
+// freshGrace spares a connection just accepted for a moment: its
+// client's first request may still be on the way (nothing to read yet),
+// or already read but not yet claimed by its loop or goroutine (taken from
+// the socket, so hasPendingBytes cannot see it), and it must not be taken
+// for an idle one.
 const freshGrace = 100 * time.Millisecond
 
 // fdHasPendingBytes is hasPendingBytes for a descriptor an event loop

@@ -158,3 +158,37 @@ func TestLimitLogOncePerInterval(t *testing.T) {
 		t.Errorf("logged %d times after the interval, want 2", n)
 	}
 }
+
+// TestReclaimIdleSparesFreshConnections: at max_conn, a goroutine-path
+// connection no request has started on yet is spared for freshGrace, as
+// on the event loops. Its first request may already sit in its reader,
+// taken from the socket where hasPendingBytes looks, before the goroutine
+// claims it; reclaiming it then would drop a request that arrived.
+func TestReclaimIdleSparesFreshConnections(t *testing.T) {
+	now := time.Now().UnixNano()
+	for _, tc := range []struct {
+		name      string
+		served    bool
+		idleSince int64
+		reclaimed bool
+	}{
+		{"fresh, never served", false, now, false},
+		{"never served, past the grace", false, now - int64(2*freshGrace), true},
+		{"served, idle since now", true, now, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server, _ := tcpPair(t) // nothing sent: no pending bytes
+			hc := &httpConn{tc: timedConn{c: server}}
+			hc.served.Store(tc.served)
+			hc.idleSince.Store(tc.idleSince)
+			hc.idle.Store(true)
+			s := &Service{hs: &httpService{conns: map[*httpConn]struct{}{hc: {}}}}
+			if got := s.reclaimIdle(1) == 1; got != tc.reclaimed {
+				t.Errorf("reclaimed %v, want %v", got, tc.reclaimed)
+			}
+			if hc.closed.Load() != tc.reclaimed {
+				t.Errorf("closed %v, want %v", hc.closed.Load(), tc.reclaimed)
+			}
+		})
+	}
+}
