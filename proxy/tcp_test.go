@@ -849,6 +849,11 @@ func TestStopServesClientsWaitingForASlot(t *testing.T) {
 			}
 			cfg.MaxConn = 1
 			r := startService(t, cfg)
+			// The held handler must end for the backend to close, a
+			// failed test's included.
+			var releaseOnce sync.Once
+			freeHeld := func() { releaseOnce.Do(func() { close(release) }) }
+			t.Cleanup(freeHeld)
 			dial := func() net.Conn {
 				c := r.dial(t)
 				if protocol == "http" {
@@ -869,7 +874,7 @@ func TestStopServesClientsWaitingForASlot(t *testing.T) {
 			queued := dial() // the accept loop is busy: it stays in the backlog
 			r.cancel()
 			r.waitStats(t, "listener closed", func(s ServiceStats) bool { return !s.Listening })
-			close(release)
+			freeHeld()
 			// Read at once: which of the two waiting clients gets the
 			// freed slot first is not fixed, and each holds it until its
 			// client closes.
