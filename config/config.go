@@ -55,7 +55,32 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json.
 	Format string `yaml:"format"`
+	// Access is the access log of every tcp and http proxy service that
+	// sets no access_log of its own; nil logs no requests.
+	Access *AccessLog `yaml:"access"`
 }
+
+// AccessLog is where and how a proxy service logs each HTTP request (each
+// connection for protocol tcp), like HAProxy's option httplog/tcplog with a
+// log target, or nginx's access_log. In YAML it is a mapping or the target
+// alone ("stdout", "off").
+type AccessLog struct {
+	// To is stdout, stderr, an absolute file path (reopened on SIGUSR1, for
+	// logrotate), syslog://HOST[:PORT] (UDP, port 514 by default),
+	// syslog:///PATH (a unix datagram socket such as /dev/log), or off.
+	To string `yaml:"to"`
+	// Format is haproxy (the line of HAProxy's option httplog, or tcplog
+	// for tcp services), json (one object a line) or combined (nginx's
+	// combined; for tcp services nginx stream's basic line).
+	Format string `yaml:"format"`
+	// Facility is the syslog facility of syslog targets: kern, user, mail,
+	// daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp or
+	// local0..local7.
+	Facility string `yaml:"facility"`
+}
+
+// Off reports whether the access log is turned off (nil or to: off).
+func (a *AccessLog) Off() bool { return a == nil || a.To == "off" }
 
 // API configures the HTTP endpoint and the admin socket.
 type API struct {
@@ -324,6 +349,9 @@ type Service struct {
 	Sticky *Sticky `yaml:"sticky"`
 	// Routes send requests by host and path prefix to other backend groups (http).
 	Routes []Route `yaml:"routes"`
+	// AccessLog logs each request (http) or connection (tcp); log.access
+	// is the default.
+	AccessLog *AccessLog `yaml:"access_log"`
 }
 
 // Backend is one real server. In YAML it is a mapping or the shorthand "10.0.0.21:8080".

@@ -73,6 +73,10 @@ func (t *TLS) setDefaults() {
 
 func (s *Sticky) setDefaults() { s.Cookie = "SERVERID" }
 
+// HAProxy's line by default: halog and the log pipelines built for HAProxy
+// read it; local0 is the facility HAProxy's documentation uses.
+func (a *AccessLog) setDefaults() { a.Format = "haproxy"; a.Facility = "local0" }
+
 func (w *Webhook) setDefaults() { w.Timeout = Duration(5 * time.Second) }
 
 // Default protocol and balance per mode: what ipvsadm and HAProxy default to.
@@ -105,6 +109,12 @@ func finishDefaults(c *Config, isSet func(path string) bool) {
 		}
 		if s.Check != nil {
 			finishCheck(s.Check, servicePath(i)+".check", isSet)
+		}
+		// log.access is every proxy service's default; udp sessions and
+		// IPVS are not logged, so they take none.
+		if s.AccessLog == nil && c.Log.Access != nil && s.Mode == "proxy" && s.Protocol != "udp" {
+			a := *c.Log.Access
+			s.AccessLog = &a
 		}
 	}
 	for name, ch := range c.Checks {

@@ -113,6 +113,18 @@ func (SystemHost) FileExists(path string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// DirExists stats the directory.
+func (SystemHost) DirExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+// SocketExists stats the socket.
+func (SystemHost) SocketExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().Type() == os.ModeSocket
+}
+
 // ProgramExists looks the program up as exec would.
 func (SystemHost) ProgramExists(name string) bool {
 	_, err := exec.LookPath(name)

@@ -255,3 +255,32 @@ func TestAliases(t *testing.T) {
 		t.Errorf("alias bomb: errors lack %q (got %d errors)", want, len(errs))
 	}
 }
+
+// TestAccessLogDefault: log.access reaches every tcp and http proxy service
+// without an access_log of its own, in the shorthand or the mapping, and
+// to: off turns one service's off; udp and lvs services take none.
+func TestAccessLogDefault(t *testing.T) {
+	c := mustParse(t, `log:
+  access: { to: /var/log/vigil/all.log, format: json }
+services:
+  - { name: web, listen: "10.0.0.100:80", protocol: http, backends: [10.0.0.1:80] }
+  - { name: db, listen: "10.0.0.100:5432", backends: [10.0.0.1:5432] }
+  - { name: own, listen: "10.0.0.100:81", protocol: http, access_log: stdout, backends: [10.0.0.1:80] }
+  - { name: quiet, listen: "10.0.0.100:82", protocol: http, access_log: "off", backends: [10.0.0.1:80] }
+  - { name: dns, listen: "10.0.0.100:53", protocol: udp, backends: [10.0.0.1:53] }
+  - { name: ipvs, mode: lvs, listen: "10.0.0.100:83", backends: [10.0.0.1:83] }
+`)
+	all := &AccessLog{To: "/var/log/vigil/all.log", Format: "json", Facility: "local0"}
+	for i, want := range []*AccessLog{all, all, {To: "stdout", Format: "haproxy", Facility: "local0"}, {To: "off", Format: "haproxy", Facility: "local0"}, nil, nil} {
+		got := c.Services[i].AccessLog
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: access_log = %+v, want %+v", c.Services[i].Name, got, want)
+		}
+		if got != nil && got == c.Log.Access {
+			t.Errorf("%s: shares log.access instead of a copy", c.Services[i].Name)
+		}
+	}
+	if !c.Services[3].AccessLog.Off() || c.Services[0].AccessLog.Off() || !c.Services[4].AccessLog.Off() {
+		t.Error("Off() wrong")
+	}
+}

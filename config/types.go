@@ -153,3 +153,10 @@ func (c *Command) decodeScalar(s string) error {
 	*c = strings.Fields(s)
 	return nil
 }
+
+// decodeScalar is the shorthand that names the target alone: "stdout",
+// "/var/log/vigil/web.log", "off".
+func (a *AccessLog) decodeScalar(s string) error {
+	a.To = s
+	return nil
+}

@@ -24,6 +24,10 @@ type Host interface {
 	FileExists(path string) bool
 	// ProgramExists reports whether a program can be found (absolute or in PATH).
 	ProgramExists(name string) bool
+	// DirExists reports whether path names an existing directory.
+	DirExists(path string) bool
+	// SocketExists reports whether path names an existing unix socket.
+	SocketExists(path string) bool
 }
 
 type validator struct {
@@ -178,6 +182,9 @@ func (v *validator) config(c *Config) {
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	if c.Log.Access != nil {
+		v.accessLog("log.access", c.Log.Access)
+	}
 	v.api(&c.API)
 	if c.Nice < -20 || c.Nice > 19 {
 		v.errorf("nice", "%d is not a nice value: want -20 (first) to 19 (last)", c.Nice)
@@ -772,6 +779,7 @@ func proxyOnly(s *Service) map[string]bool {
 		"sticky":         s.Sticky != nil,
 		"h2c":            s.H2C,
 		"proxy_protocol": s.ProxyProtocol != (ProxyProtocol{}),
+		"access_log":     s.AccessLog != nil,
 	}
 }
 
@@ -812,6 +820,14 @@ func (v *validator) proxyService(p string, s *Service) {
 			v.tls(p+".tls", s.TLS)
 		}
 	}
+	if s.AccessLog != nil {
+		if s.Protocol == "udp" {
+			v.errorf(p+".access_log", "applies to tcp and http, not udp: a udp session has no end to log")
+		} else if v.isSet(p + ".access_log") {
+			// Not set here: a copy of log.access, whose problems are reported there.
+			v.accessLog(p+".access_log", s.AccessLog)
+		}
+	}
 	for f, used := range map[string]bool{"h2c": s.H2C, "sticky": s.Sticky != nil, "routes": len(s.Routes) > 0} {
 		if used && !http {
 			v.errorf(p+"."+f, "applies to protocol: http only")
@@ -835,6 +851,46 @@ func (v *validator) proxyService(p string, s *Service) {
 		if r.Balance != "" {
 			v.oneOf(rp+".balance", r.Balance, proxyBalances...)
 		}
+	}
+}
+
+// syslogFacilities are the facility names syslog(3) knows, in code order.
+var syslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+	"uucp", "cron", "authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5",
+	"local6", "local7"}
+
+func (v *validator) accessLog(p string, a *AccessLog) {
+	v.oneOf(p+".format", a.Format, "haproxy", "json", "combined")
+	v.oneOf(p+".facility", a.Facility, syslogFacilities...)
+	to := a.To
+	switch {
+	case to == "":
+		v.errorf(p+".to", "required: stdout, stderr, a file path, syslog://HOST:PORT, syslog:///dev/log or off")
+	case to == "stdout", to == "stderr", to == "off":
+	case strings.HasPrefix(to, "syslog://"):
+		rest := strings.TrimPrefix(to, "syslog://")
+		if strings.HasPrefix(rest, "/") {
+			if v.host != nil && !v.host.SocketExists(rest) {
+				v.hostf(p+".to", "%q: no unix socket at %s on this host (is a syslog daemon running?)", to, rest)
+			}
+			return
+		}
+		if strings.ContainsAny(rest, "/?#@") {
+			v.errorf(p+".to", "%q: want syslog://HOST:PORT, nothing after the port", to)
+			return
+		}
+		if _, _, err := net.SplitHostPort(rest); err != nil {
+			rest = net.JoinHostPort(strings.Trim(rest, "[]"), "514")
+		}
+		v.hostPort(p+".to", rest)
+	case filepath.IsAbs(to):
+		if to != filepath.Clean(to) || strings.HasSuffix(to, "/") {
+			v.errorf(p+".to", "%q is not a clean file path (want %s)", to, filepath.Clean(to))
+		} else if v.host != nil && !v.host.DirExists(filepath.Dir(to)) {
+			v.hostf(p+".to", "directory %q does not exist on this host", filepath.Dir(to))
+		}
+	default:
+		v.errorf(p+".to", "%q is not stdout, stderr, an absolute file path, syslog://HOST:PORT, syslog:///PATH or off", to)
 	}
 }
 

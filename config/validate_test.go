@@ -14,6 +14,10 @@ func (fakeHost) InterfaceExists(name string) bool {
 	return slices.Contains([]string{"eth0", "eth1", "lo"}, name)
 }
 func (fakeHost) FileExists(path string) bool { return strings.HasPrefix(path, "/etc/ssl/") }
+func (fakeHost) DirExists(path string) bool  { return path == "/var/log/vigil" || path == "/tmp" }
+func (fakeHost) SocketExists(path string) bool {
+	return path == "/dev/log"
+}
 func (fakeHost) ProgramExists(name string) bool {
 	return slices.Contains([]string{"pidof", "/bin/true", "/etc/vigil/notify.sh"}, name)
 }
@@ -230,6 +234,16 @@ func TestValidationRules(t *testing.T) {
 		{"on_down", "services:\n  - { name: s, listen: \"0.0.0.0:80\", on_down: kill, backends: [10.0.0.1:80] }\n", `t.yaml:2:47: services[0].on_down: "kill" is not one of , shutdown_sessions`},
 		{"proxy_protocol send", "services:\n  - { name: s, listen: \"0.0.0.0:80\", proxy_protocol: { send: v3 }, backends: [10.0.0.1:80] }\n", `t.yaml:2:62: services[0].proxy_protocol.send: "v3" is not one of , v1, v2`},
 		{"proxy_protocol udp", "services:\n  - { name: s, protocol: udp, listen: \"0.0.0.0:53\", proxy_protocol: { accept: true }, backends: [10.0.0.1:53] }\n", "t.yaml:2:69: services[0].proxy_protocol: applies to tcp and http, not udp"},
+		{"access log target", "services:\n  - { name: s, listen: \"0.0.0.0:80\", protocol: http, access_log: { to: web.log }, backends: [10.0.0.1:80] }\n", `t.yaml:2:72: services[0].access_log.to: "web.log" is not stdout, stderr, an absolute file path, syslog://HOST:PORT, syslog:///PATH or off`},
+		{"access log format", "services:\n  - { name: s, listen: \"0.0.0.0:80\", access_log: { to: stdout, format: clf }, backends: [10.0.0.1:80] }\n", `t.yaml:2:72: services[0].access_log.format: "clf" is not one of haproxy, json, combined`},
+		{"access log facility", "log: { access: { to: \"syslog://10.0.0.9\", facility: local9 } }\n", `t.yaml:1:53: log.access.facility: "local9" is not one of kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, local0, local1, local2, local3, local4, local5, local6, local7`},
+		{"access log syslog port", "log: { access: { to: \"syslog://10.0.0.9:70000\" } }\n", `t.yaml:1:22: log.access.to: "10.0.0.9:70000": port must be 1..65535`},
+		{"access log syslog path", "log: { access: { to: \"syslog://10.0.0.9:514/x\" } }\n", `t.yaml:1:22: log.access.to: "syslog://10.0.0.9:514/x": want syslog://HOST:PORT, nothing after the port`},
+		{"access log syslog socket absent", "log: { access: { to: \"syslog:///run/log\" } }\n", `t.yaml:1:22: log.access.to: "syslog:///run/log": no unix socket at /run/log on this host (is a syslog daemon running?)`},
+		{"access log dir absent", "log: { access: /srv/logs/vigil.log }\n", `t.yaml:1:16: log.access.to: directory "/srv/logs" does not exist on this host`},
+		{"access log unclean path", "log: { access: /var/log/vigil//a.log }\n", `t.yaml:1:16: log.access.to: "/var/log/vigil//a.log" is not a clean file path (want /var/log/vigil/a.log)`},
+		{"access log on udp", "services:\n  - { name: s, listen: \"0.0.0.0:53\", protocol: udp, access_log: stdout, backends: [10.0.0.1:53] }\n", "t.yaml:2:65: services[0].access_log: applies to tcp and http, not udp: a udp session has no end to log"},
+		{"access log on lvs", "services:\n  - { name: s, mode: lvs, listen: \"10.0.0.1:80\", access_log: stdout, backends: [\"10.0.0.2:80\"] }\n", "t.yaml:2:62: services[0].access_log: applies to mode: proxy only; IPVS forwards packets without reading them"},
 		{"tls no certs", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:53: services[0].tls.certs: required: at least one cert/key pair"},
 		{"tls key missing", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [{ cert: /etc/ssl/a.pem }] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:54: services[0].tls.certs[0].key: required: the PEM private key file"},
 		{"tls cert file absent", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [{ cert: /srv/a.pem, key: /etc/ssl/a.key }] }, backends: [10.0.0.1:80] }\n", `t.yaml:2:62: services[0].tls.certs[0].cert: file "/srv/a.pem" does not exist on this host`},
