@@ -273,6 +273,10 @@ func (s *Service) proxyH2(w http.ResponseWriter, r *http.Request, hc *httpConn) 
 		line := bytes.TrimSuffix(bytes.TrimPrefix(b.hc.setCookie, []byte("Set-Cookie: ")), []byte("\r\n"))
 		h.Add("Set-Cookie", string(line))
 	}
+	if _, ok := h["Content-Type"]; !ok {
+		// net/http would sniff one from the body: a proxy adds none.
+		h["Content-Type"] = nil
+	}
 	status = resp.status
 	w.WriteHeader(resp.status)
 	noBody := r.Method == "HEAD" || resp.status == 204 || resp.status == 304
