@@ -57,7 +57,11 @@ func Convert(in Input, files Files) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("importer: %w", err)
 		}
-		haServices = newHAConverter(ns, services).convert(cfg)
+		hc := newHAConverter(ns, services)
+		haServices = hc.convert(cfg)
+		if hc.access != nil {
+			out.Log = &outLog{Access: hc.access}
+		}
 	}
 	if in.Keepalived != "" {
 		data, err := files.ReadFile(in.Keepalived)

@@ -16,10 +16,28 @@ type haConverter struct {
 	services  *serviceSpace
 	crtBase   string
 	linesRead int
+
+	// Logging (halog.go): the global section's log targets, which a
+	// converted frontend used and how many were taken, its log-tag and log-send-hostname lines,
+	// whether an access log goes to syslog, and the logging options of
+	// frontends that log nothing (quiet) or something (loud).
+	globalLogs   []*haLogTarget
+	globalUsed   map[*haLogTarget]bool
+	globalUses   int
+	globalTag    *haLine
+	sendHostname *haLine
+	syslogUsed   bool
+	logQuiet     map[pos]haLine
+	logLoud      map[pos]bool
+
+	// access is the access log every converted service shares, written
+	// once as log.access; nil when they differ.
+	access *outAccessLog
 }
 
 func newHAConverter(ns *notes, services *serviceSpace) *haConverter {
-	return &haConverter{notes: ns, services: services}
+	return &haConverter{notes: ns, services: services,
+		globalUsed: map[*haLogTarget]bool{}, logQuiet: map[pos]haLine{}, logLoud: map[pos]bool{}}
 }
 
 // vigil's proxy defaults, left out of the output when HAProxy says the same.
@@ -57,6 +75,7 @@ func (c *haConverter) convert(cfg *haConfig) []*outService {
 			c.notes.ignored(s.pos, "backend", "%s is used by no converted frontend, so it is not converted", s.name)
 		}
 	}
+	c.access = c.finishLogs(out)
 	return out
 }
 
@@ -65,8 +84,7 @@ func (c *haConverter) convert(cfg *haConfig) []*outService {
 var ignoredGlobals = map[string]string{
 	"daemon": "vigil runs under systemd", "master-worker": "vigil runs under systemd", "user": "vigil runs as the user its unit says",
 	"group": "vigil runs as the group its unit says", "uid": "vigil runs as the user its unit says", "gid": "vigil runs as the group its unit says",
-	"chroot": "use the unit's sandboxing options", "pidfile": "vigil runs under systemd", "log": "vigil logs with log/slog",
-	"log-send-hostname": "vigil logs with log/slog", "log-tag": "vigil logs with log/slog", "stats": "vigil's status API is api.listen and api.socket",
+	"chroot": "use the unit's sandboxing options", "pidfile": "vigil runs under systemd", "stats": "vigil's status API is api.listen and api.socket",
 	"nbthread": "vigil uses every CPU", "nbproc": "vigil uses every CPU", "cpu-map": "vigil uses every CPU",
 	"hard-stop-after": "vigil drains connections on reload and stop", "zero-warning": "vigil check reports every problem",
 	"ca-base": "vigil does not check backend certificates", "default-path": "vigil's paths are as written",
@@ -84,6 +102,12 @@ func (c *haConverter) global(s *haSection) {
 		switch {
 		case key == "crt-base" && len(l.words) > 1:
 			c.crtBase = l.words[1]
+		case key == "log":
+			c.globalLog(l)
+		case key == "log-tag":
+			c.globalTag = &l
+		case key == "log-send-hostname":
+			c.sendHostname = &l
 		case ignoredGlobals[key] != "":
 			c.notes.ignored(l.pos, key, "%s", ignoredGlobals[key])
 		default:
@@ -141,6 +165,15 @@ func (c *haConverter) proxy(s *haSection, backends map[string]*haSection, used m
 				continue
 			}
 			out = append(out, svc)
+		}
+	}
+	// HAProxy's frontend decides what is logged, for all its addresses.
+	if len(out) > 0 {
+		if al := c.accessLog(fe); al != nil {
+			for _, svc := range out {
+				a := *al
+				svc.AccessLog = &a
+			}
 		}
 	}
 	return out

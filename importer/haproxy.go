@@ -31,6 +31,14 @@ type haProxy struct {
 	uses           []haUse
 	defaultBackend string
 	defaultPos     pos
+
+	// Logging, in line order (see halog.go): the log lines since the last
+	// "no log", the last of option httplog/tcplog/httpslog and log-format,
+	// the filter options and custom formats beside it, and log-tag.
+	logs      []haLine
+	logFormat *haLine
+	logOpts   []haLine
+	logTag    *haLine
 }
 
 // haTime reads an HAProxy time: a number with an optional unit (us, ms, s,
@@ -62,12 +70,11 @@ var haTimeouts = map[string]string{
 	"contimeout": "connect", "clitimeout": "client", "srvtimeout": "server",
 }
 
-// ignoredOptions are "option" lines that change logging or connection
-// handling in ways vigil does on its own or does not need.
+// ignoredOptions are "option" lines that change connection handling in
+// ways vigil does on its own or does not need. The logging options are
+// converted with the log lines (halog.go).
 var ignoredOptions = map[string]string{
-	"httplog": "vigil logs with log/slog and counts requests in its metrics", "tcplog": "vigil logs with log/slog",
-	"dontlognull": "vigil does not log empty connections", "dontlog-normal": "vigil logs with log/slog",
-	"log-health-checks": "vigil logs check transitions", "logasap": "vigil logs with log/slog",
+	"log-health-checks": "vigil logs check transitions",
 	"http-server-close": "vigil keeps client and server connections alive independently",
 	"http-keep-alive":   "vigil keeps connections alive by default", "http-buffer-request": "vigil forwards requests as they come",
 	"abortonclose": "vigil stops a request whose client went away", "prefer-last-server": "vigil's balancers choose per request",
@@ -148,6 +155,10 @@ func (c *haConverter) line(px *haProxy, l haLine) {
 	case "option":
 		c.option(px, l)
 	case "no":
+		if arg(1) == "log" || arg(1) == "option" && haLogFilters[arg(2)] {
+			c.logLine(px, l)
+			return
+		}
 		c.notes.unsupported(l.pos, strings.Join(w[:min(len(w), 3)], " "), "vigil has no such option to turn off; not converted")
 	case "http-check":
 		c.httpCheckLine(px, l)
@@ -169,8 +180,12 @@ func (c *haConverter) line(px *haProxy, l haLine) {
 		px.uses = append(px.uses, haUse{backend: arg(1), cond: w[min(2, len(w)):], pos: l.pos})
 	case "default_backend":
 		px.defaultBackend, px.defaultPos = arg(1), l.pos
-	case "log", "log-format", "log-tag", "description", "unique-id-format", "unique-id-header", "error-log-format", "log-format-sd":
-		c.notes.ignored(l.pos, key, "vigil logs with log/slog (log.level, log.format)")
+	case "log", "log-format", "log-tag", "error-log-format", "log-format-sd":
+		c.logLine(px, l)
+	case "description":
+		c.notes.ignored(l.pos, key, "text for HAProxy's stats page; no effect in vigil")
+	case "unique-id-format", "unique-id-header":
+		c.notes.unsupported(l.pos, key, "vigil generates no request ID, for its logs or a header; not converted")
 	case "fullconn", "id", "enabled", "hash-balance-factor":
 		c.notes.ignored(l.pos, key, "no effect on how vigil balances")
 	case "stats":
@@ -222,6 +237,8 @@ func (c *haConverter) option(px *haProxy, l haLine) {
 		c.httpchkOption(px, l)
 	case "tcp-check":
 		px.check = "tcp"
+	case "httplog", "tcplog", "httpslog", "dontlognull", "dontlog-normal", "log-separate-errors", "logasap":
+		c.logLine(px, l)
 	case "ssl-hello-chk", "mysql-check", "pgsql-check", "redis-check", "smtpchk", "ldap-check", "spop-check":
 		px.check = "tcp"
 		c.notes.changed(l.pos, "option "+name, "vigil has no such protocol check; a tcp connect check is used")

@@ -16,6 +16,7 @@ import (
 
 type outConfig struct {
 	Node       string               `yaml:"node,omitempty"`
+	Log        *outLog              `yaml:"log,omitempty"`
 	Nice       *int                 `yaml:"nice,omitempty"`
 	ScriptUser string               `yaml:"script_user,omitempty"`
 	VRRP       []*outInstance       `yaml:"vrrp,omitempty"`
@@ -24,6 +25,26 @@ type outConfig struct {
 	Services   []*outService        `yaml:"services,omitempty"`
 	LVS        *outLVSGlobal        `yaml:"lvs,omitempty"`
 	Alerts     *outAlerts           `yaml:"alerts,omitempty"`
+}
+
+type outLog struct {
+	Access *outAccessLog `yaml:"access,omitempty"`
+}
+
+type outAccessLog struct {
+	To       string `yaml:"to"`
+	Format   string `yaml:"format,omitempty"`   // "": haproxy
+	Facility string `yaml:"facility,omitempty"` // "": local0
+}
+
+// MarshalYAML prints the shorthand "syslog:///dev/log" when only the target
+// is set, and a one-line mapping otherwise.
+func (a outAccessLog) MarshalYAML() (any, error) {
+	if a.Format == "" && a.Facility == "" {
+		return a.To, nil
+	}
+	type plain outAccessLog
+	return flowNode(plain(a))
 }
 
 type outLVSGlobal struct {
@@ -145,6 +166,7 @@ type outService struct {
 	ForwardedHeaders *bool             `yaml:"forwarded_headers,omitempty"`
 	Sticky           *outSticky        `yaml:"sticky,omitempty,flow"`
 	Routes           []*outRoute       `yaml:"routes,omitempty"`
+	AccessLog        *outAccessLog     `yaml:"access_log,omitempty"`
 }
 
 type outBackend struct {

@@ -12,6 +12,7 @@ func TestReportNamesUnsupported(t *testing.T) {
 	lvs := "testdata/import/keepalived/full-lvs.conf"
 	ha := "testdata/import/haproxy/full.cfg"
 	inc := "testdata/import/keepalived/include/keepalived.conf"
+	logs := "testdata/import/haproxy/log-targets.cfg"
 	tests := []struct {
 		in   Input
 		want Note
@@ -31,6 +32,10 @@ func TestReportNamesUnsupported(t *testing.T) {
 		{Input{HAProxy: ha}, Note{File: ha, Line: 24, Keyword: "timeout tunnel", Severity: Unsupported}},
 		{Input{HAProxy: ha}, Note{File: ha, Line: 43, Keyword: "use_backend unless", Severity: Unsupported}},
 		{Input{HAProxy: ha}, Note{File: ha, Line: 58, Keyword: "verify", Severity: Unsupported}},
+		{Input{HAProxy: logs}, Note{File: logs, Line: 51, Keyword: "log", Severity: Unsupported}},
+		{Input{HAProxy: logs}, Note{File: logs, Line: 36, Keyword: "log-format", Severity: Unsupported}},
+		{Input{HAProxy: logs}, Note{File: logs, Line: 20, Keyword: "option httplog", Severity: Changed}},
+		{Input{HAProxy: logs}, Note{File: logs, Line: 57, Keyword: "option dontlog-normal", Severity: Changed}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want.Keyword, func(t *testing.T) {
