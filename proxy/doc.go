@@ -31,36 +31,33 @@
 //   - On stop, closes the listener and lets established connections finish
 //     for a drain period.
 //
-// Protocol http (httploop.go, http.go, httphead.go, httpbody.go, httptls.go):
+// Protocol http: one engine, thin drivers. Every rule is package
+// httpcore's (parsing that refuses ambiguous messages, re-framed chunked
+// bodies, head rewriting, routing and balance keys, keep-alive, retry and
+// replay, the canned answers, the exchange record); the drivers move
+// bytes and call it, and book every request once (httpservice.go):
 //
 //   - Cleartext HTTP/1.1 runs on the relay's event loops (httploop.go):
-//     no goroutine and no epoll_ctl per request, idle backend connections
-//     per loop (taken from another loop before dialing; shared between
-//     loops for backends with max_conn), new ones from a goroutine running
-//     the same connect code as below. Upgrades, Expect, chunked request
-//     bodies and requests that must queue are handed to the goroutine path
-//     before any byte of them has left; the answers are the same.
-//   - The goroutine path, not net/http: one goroutine per client
-//     connection parses request heads in place from a pooled reader (431
-//     for heads over 32 KiB or lines over 8 KiB, 400 for anything RFC 9112
-//     forbids, 408 when timeout http_request runs out), rewrites the
-//     hop-by-hop fields, and forwards over keep-alive connections from a
-//     per-backend idle pool (at most 512, closed after 4 s idle or when the
-//     backend goes down). Bodies (Content-Length or chunked, trailers
-//     included) stream through without being held whole. Keep-alive,
-//     pipelining and HTTP/1.0 clients work; no allocation per request.
-//   - A backend slot (max_conn, queue, balance) is held per request. Balance
-//     uri hashes the path, source the client address. Routes match Host
-//     (exact or *.suffix) and path prefix in order, each with its own
+//     no goroutine and no epoll_ctl per request. Upgrades, Expect,
+//     chunked request bodies and requests that must queue are handed to
+//     the goroutine path before any byte of them has left; a new backend
+//     connection comes from a goroutine running the same connect code.
+//   - The goroutine path (httpconn.go, httpforward.go) serves TLS,
+//     PROXY-protocol clients and what a loop hands over: one goroutine
+//     per client connection, heads read from a pooled reader, bodies
+//     streamed without being held whole.
+//   - HTTP/2 (h2 by ALPN, h2c by prior knowledge) is served by
+//     golang.org/x/net/http2 (httph2.go); each stream's request is
+//     written as an HTTP/1.1 head that httpcore parses like any other,
+//     and goes through the goroutine path's engine.
+//   - Backends' idle keep-alive connections live in one pool per backend
+//     (idlepool.go), whichever path returned them, each checked for
+//     stray bytes or EOF before it is reused.
+//   - A backend slot (max_conn, queue, balance) is held per request.
+//     Routes match Host and path prefix in order, each with its own
 //     backend group; SetBackendUp reaches every group with the address.
-//   - Sticky cookies (insert), X-Forwarded-For/-Proto/-Host, 502/503/504
-//     with short bodies naming the service, retries of idempotent requests
-//     on connect failure, and a replay on a fresh connection when a reused
-//     one turns out closed before anything but the head was sent.
-//   - Upgrade (WebSocket): on 101 the connection becomes a TCP tunnel.
-//   - TLS termination with SNI certificate selection, and HTTP/2 (h2 by
-//     ALPN, h2c by prior knowledge) through golang.org/x/net/http2, whose
-//     handler forwards as HTTP/1.1 over the same pools.
+//     Sticky cookies, X-Forwarded-*, 502/503/504 with short bodies naming
+//     the service, WebSocket upgrades become TCP tunnels.
 //   - PROXY headers are accepted (proxy_protocol.accept) but not sent:
 //     backend connections are shared between clients.
 //   - Health and quorum count the service's own backends, not the routes'.

@@ -2,11 +2,12 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net"
 	"time"
+
+	"vigil/proxy/httpcore"
 )
 
 // timedConn reads and writes a TCP connection with an inactivity timeout:
@@ -83,254 +84,93 @@ func srcFailed(err error) bool {
 	return errors.As(err, &ce) && ce.read
 }
 
-// copyN moves exactly n bytes from src to dst through dst's buffer. It
-// flushes dst whenever src has nothing buffered, before it would block, so
-// a slow stream is forwarded as it comes and never sits in a buffer.
-func copyN(dst *bufio.Writer, src *bufio.Reader, n int64) error {
-	for n > 0 {
-		if src.Buffered() == 0 || dst.Available() == 0 {
-			if err := dst.Flush(); err != nil {
-				return writeErr(err)
-			}
-		}
-		buf := dst.AvailableBuffer()
-		buf = buf[:min(int64(cap(buf)), n)]
-		m, err := src.Read(buf)
-		if m > 0 {
-			dst.Write(buf[:m]) // into its own free space: a copy onto itself
-			n -= int64(m)
-		}
-		if err != nil && n > 0 {
-			return readErr(err)
-		}
-	}
-	return nil
-}
+// The pumps move a body from a reader to an emit function (a bufio.Writer's
+// Write, or a downstream's write) as it arrives: whenever src has nothing
+// buffered, before a read would block, they flush, so a slow stream is
+// forwarded as it comes and never sits in a buffer. They return how many
+// bytes of src the body took, and errors wrapped by readErr or writeErr
+// to say which side failed.
 
-// copyUntilEOF moves src to dst until src ends (a response without framing).
-func copyUntilEOF(dst *bufio.Writer, src *bufio.Reader) error {
-	for {
-		if src.Buffered() == 0 || dst.Available() == 0 {
-			if err := dst.Flush(); err != nil {
-				return writeErr(err)
-			}
-		}
-		buf := dst.AvailableBuffer()
-		m, err := src.Read(buf[:cap(buf)])
-		if m > 0 {
-			dst.Write(buf[:m])
-		}
-		if err == io.EOF {
-			if err := dst.Flush(); err != nil {
-				return writeErr(err)
-			}
-			return nil
-		}
-		if err != nil {
-			return &copyError{err: err, read: true}
-		}
-	}
-}
-
-// maxTrailerBytes bounds the trailer section of a chunked body.
-const maxTrailerBytes = 16 << 10
-
-// copyChunked forwards a chunked body verbatim (sizes, extensions, data and
-// trailers) after checking its framing, so the end of the body is known
-// without decoding it into memory.
-func copyChunked(dst *bufio.Writer, src *bufio.Reader) error {
-	for {
-		line, err := src.ReadSlice('\n')
-		if err != nil {
-			if err == bufio.ErrBufferFull {
-				err = errMalformed
-			}
-			return readErr(err)
-		}
-		size, ok := chunkSize(line)
-		if !ok {
-			return readErr(errMalformed)
-		}
-		if _, err := dst.Write(line); err != nil {
-			return writeErr(err)
-		}
-		if size == 0 {
-			total := 0
-			for {
-				line, err := src.ReadSlice('\n')
-				if err != nil {
-					if err == bufio.ErrBufferFull {
-						err = errMalformed
-					}
-					return readErr(err)
-				}
-				total += len(line)
-				if total > maxTrailerBytes {
-					return readErr(errMalformed)
-				}
-				if _, err := dst.Write(line); err != nil {
-					return writeErr(err)
-				}
-				if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
-					if err := dst.Flush(); err != nil {
-						return writeErr(err)
-					}
-					return nil
-				}
-			}
-		}
-		if err := copyN(dst, src, size); err != nil {
-			return err
-		}
-		line, err = src.ReadSlice('\n')
-		if err != nil {
-			if err == bufio.ErrBufferFull {
-				err = errMalformed
-			}
-			return readErr(err)
-		}
-		if !(len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
-			return readErr(errMalformed)
-		}
-		if _, err := dst.Write(line); err != nil {
-			return writeErr(err)
-		}
+// pumpLength moves exactly n bytes.
+func pumpLength(src *bufio.Reader, n int64, emit func([]byte) (int, error), flush func() error) (int64, error) {
+	var moved int64
+	for moved < n {
 		if src.Buffered() == 0 {
-			if err := dst.Flush(); err != nil {
-				return writeErr(err)
+			if err := flush(); err != nil {
+				return moved, writeErr(err)
 			}
 		}
+		if _, err := src.Peek(1); err != nil {
+			return moved, readErr(err)
+		}
+		p, _ := src.Peek(int(min(int64(src.Buffered()), n-moved)))
+		if _, err := emit(p); err != nil {
+			return moved, writeErr(err)
+		}
+		src.Discard(len(p))
+		moved += int64(len(p))
+	}
+	return moved, nil
+}
+
+// pumpUntilEOF moves src until it ends (a response without framing).
+func pumpUntilEOF(src *bufio.Reader, emit func([]byte) (int, error), flush func() error) (int64, error) {
+	var moved int64
+	for {
+		if src.Buffered() == 0 {
+			if err := flush(); err != nil {
+				return moved, writeErr(err)
+			}
+		}
+		if _, err := src.Peek(1); err != nil {
+			if err == io.EOF {
+				return moved, nil
+			}
+			return moved, &copyError{err: err, read: true}
+		}
+		p, _ := src.Peek(src.Buffered())
+		if _, err := emit(p); err != nil {
+			return moved, writeErr(err)
+		}
+		src.Discard(len(p))
+		moved += int64(len(p))
 	}
 }
 
-// chunkSize parses the hex size at the start of a chunk-size line.
-func chunkSize(line []byte) (int64, bool) {
-	n, digits := int64(0), 0
-	for _, c := range line {
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		case c == ';' || c == ' ' || c == '\t' || c == '\r' || c == '\n':
-			return n, digits > 0
-		default:
-			return 0, false
+// pumpChunked moves a chunked body through c, which re-frames or decodes
+// it (httpcore.Chunked), into emit; out is scratch space it may grow.
+// trailers, when not nil, gets the trailer fields c kept (Decode mode).
+func pumpChunked(src *bufio.Reader, c *httpcore.Chunked, out *[]byte, emit func([]byte) (int, error), flush func() error, trailers func([]byte) error) (int64, error) {
+	var moved int64
+	for {
+		if src.Buffered() == 0 {
+			if err := flush(); err != nil {
+				return moved, writeErr(err)
+			}
 		}
-		if digits >= 15 {
-			return 0, false
+		if _, err := src.Peek(1); err != nil {
+			return moved, readErr(err)
 		}
-		n = n<<4 | int64(d)
-		digits++
-	}
-	return n, digits > 0
-}
-
-// chunkScanner follows a chunked body as it streams past, to find where
-// it ends, with copyChunked's rules: the event loops forward the bytes as
-// they are and need only the framing.
-type chunkScanner struct {
-	state   chunkState
-	line    []byte // the part of a size line or CRLF read so far
-	left    int64  // data bytes left in the current chunk
-	trailer int    // trailer bytes so far
-}
-
-type chunkState uint8
-
-const (
-	chunkSizeLine chunkState = iota // reading a chunk-size line
-	chunkData                       // inside a chunk's data
-	chunkDataEnd                    // reading the CRLF after the data
-	chunkTrailer                    // reading trailer lines
-	chunkDone                       // the body has ended
-)
-
-// scan takes the next bytes of the body. It returns how many of them
-// belong to the body (fewer than len(p) only when the body ended inside
-// p), whether the body has ended, and errMalformed for a broken framing.
-func (c *chunkScanner) scan(p []byte) (int, bool, error) {
-	n := 0
-	for n < len(p) {
-		switch c.state {
-		case chunkData:
-			k := int(min(c.left, int64(len(p)-n)))
-			n += k
-			c.left -= int64(k)
-			if c.left == 0 {
-				c.state = chunkDataEnd
+		p, _ := src.Peek(src.Buffered())
+		n, o, done, err := c.Feed(p, (*out)[:0])
+		*out = o
+		src.Discard(n)
+		moved += int64(n)
+		if len(o) > 0 {
+			if _, werr := emit(o); werr != nil {
+				return moved, writeErr(werr)
 			}
-			continue
-		case chunkDone:
-			return n, true, nil
 		}
-		// A line: the size line, the CRLF after data or a trailer line.
-		i := bytes.IndexByte(p[n:], '\n')
-		if i < 0 {
-			c.line = append(c.line, p[n:]...)
-			n = len(p)
-			if c.tooLong(false) {
-				return n, false, errMalformed
-			}
-			break
+		if err != nil {
+			return moved, readErr(err)
 		}
-		c.line = append(c.line, p[n:n+i+1]...)
-		n += i + 1
-		if c.tooLong(true) {
-			return n, false, errMalformed
-		}
-		line := c.line
-		c.line = c.line[:0]
-		switch c.state {
-		case chunkSizeLine:
-			size, ok := chunkSize(line)
-			if !ok {
-				return n, false, errMalformed
+		if done {
+			if trailers != nil && len(c.Trailers()) > 0 {
+				if err := trailers(c.Trailers()); err != nil {
+					return moved, writeErr(err)
+				}
 			}
-			if size == 0 {
-				c.state = chunkTrailer
-			} else {
-				c.state, c.left = chunkData, size
-			}
-		case chunkDataEnd:
-			if !(len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
-				return n, false, errMalformed
-			}
-			c.state = chunkSizeLine
-		case chunkTrailer:
-			c.trailer += len(line)
-			if c.trailer > maxTrailerBytes {
-				return n, false, errMalformed
-			}
-			if len(line) <= 2 && (len(line) == 1 || line[0] == '\r') {
-				c.state = chunkDone
-				return n, true, nil
-			}
+			return moved, nil
 		}
 	}
-	return n, c.state == chunkDone, nil
-}
-
-// tooLong: a line longer than copyChunked's reader holds is malformed;
-// an unfinished one already fills it when it is as long as the reader.
-func (c *chunkScanner) tooLong(finished bool) bool {
-	limit := httpReaderSize
-	if !finished {
-		limit--
-	}
-	switch c.state {
-	case chunkTrailer:
-		return c.trailer+len(c.line) > maxTrailerBytes || len(c.line) > limit
-	case chunkDataEnd:
-		return len(c.line) > 2
-	}
-	return len(c.line) > limit
-}
-
-// reset prepares c for the next body.
-func (c *chunkScanner) reset() {
-	c.state, c.line, c.left, c.trailer = chunkSizeLine, c.line[:0], 0, 0
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/proxy/httpcore"
 )
 
 // HTTP/1.1 on the event loops. A cleartext HTTP connection is served by
@@ -22,16 +24,16 @@ import (
 //
 // The loop serves the common request itself: a complete head with a
 // Content-Length body or none, sent on an idle keep-alive connection to the
-// backend that the loop keeps, and a response framed by Content-Length,
-// chunked encoding or the end of the connection. Everything else goes to
-// the goroutine path, which has the code for it, before any byte of the
-// request has left: upgrades, Expect: 100-continue, chunked request bodies,
-// heads that do not parse (the goroutine path answers 400 or 431) and
-// requests that must queue for a backend slot. A request that needs a new
-// backend connection gets it from a goroutine (connectHTTP: balancing,
-// retries and the connect timeout as on the goroutine path) and comes back
-// to the loop with it. The answers are the same either way; only where the
-// work runs differs.
+// backend taken from its pool (idlepool.go), and a response framed by
+// Content-Length, chunked encoding (re-framed) or the end of the
+// connection. Everything else goes to the goroutine path before any byte
+// of the request has left: upgrades, Expect: 100-continue, chunked
+// request bodies and requests that must queue for a backend slot. A
+// request that needs a new backend connection gets it from a goroutine
+// (connectHTTP, as on the goroutine path) and comes back to the loop with
+// it. Every rule (parsing, routing, rewriting, framing, keep-alive,
+// replay, the canned answers, the record) is httpcore's, as on the other
+// paths; only where the work runs differs.
 
 // httpSweepTick bounds how often a loop with HTTP connections checks their
 // timeouts: stopping services close idle keep-alive clients after
@@ -49,10 +51,12 @@ const lingerTime = 500 * time.Millisecond
 
 // loopHTTP is an event loop's HTTP state.
 type loopHTTP struct {
-	conns   map[*hconn]struct{}
-	idle    map[*backend][]*hback // idle backend connections, oldest first
+	conns map[*hconn]struct{}
+	// idle are the backends with idle connections on this loop's list of
+	// their pool, nidle how many connections those lists hold.
+	idle    map[*backend]struct{}
 	nidle   int
-	scratch []byte // a rewritten head on its way out
+	scratch []byte // a rewritten head and body on their way out
 }
 
 func (h *loopHTTP) busy() bool { return len(h.conns) > 0 || h.nidle > 0 }
@@ -90,21 +94,22 @@ type hconn struct {
 	outBuf  *[]byte
 
 	phase      hphase
-	req, resp  httpHead
-	g          *Service // the group serving the current request
-	b          *backend // the backend slot held for it; nil: none
+	req, resp  httpcore.Head
+	ex         httpcore.Exchange // the current request's record
+	rt         routing           // where it goes
+	g          *Service          // the group serving the current request
+	b          *backend          // the backend slot held for it; nil: none
 	be         *hback
 	reqLeft    int64 // request body bytes still to forward
 	respHead   bool  // the response head has been forwarded
-	respMode   respFraming
-	respLeft   int64 // respLength: body bytes still to come
-	chunks     chunkScanner
+	respMode   httpcore.Framing
+	respLeft   int64 // Length: body bytes still to come
+	chunks     httpcore.Chunked
 	keepClient bool
 	early      bool // the backend answered before the request body was all sent
 	replayed   bool // the request went out again on a new backend connection
 	setCookie  []byte
-	status     int
-	started    bool  // a request is under way (counted in the metrics when it ends)
+	started    bool  // a request is under way (booked when it ends)
 	start      int64 // loop time of its first byte
 	deadline   int64 // loop time the current wait ends; 0: none
 	closing    bool  // close once out is written
@@ -144,6 +149,7 @@ type hconnected struct {
 	b      *backend
 	fd     int
 	reused bool
+	res    connResult // its times and retries
 	err    error
 }
 
@@ -215,7 +221,7 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 		c := cmd.hadd
 		if l.http.conns == nil {
 			l.http.conns = make(map[*hconn]struct{})
-			l.http.idle = make(map[*backend][]*hback)
+			l.http.idle = make(map[*backend]struct{})
 		}
 		if err := l.register(c.fd, unix.EPOLLIN, c); err != nil {
 			unix.Close(c.fd)
@@ -227,8 +233,11 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 		l.sweepAtLeast(c.s.httpTick())
 		c.waitRequest(true)
 	case cmd.habort != nil:
-		if _, ok := l.http.conns[cmd.habort]; ok {
-			cmd.habort.close(l)
+		if c := cmd.habort; l.has(c) {
+			if c.started {
+				c.ex.Fail(httpcore.CauseKilled, c.stage(), 0)
+			}
+			c.close(l)
 		}
 	case cmd.hstop != nil:
 		for c := range l.http.conns {
@@ -246,7 +255,7 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 		l.connected(cmd.hconnected)
 	case cmd.hsteal != nil:
 		fd := -1
-		if be := l.takeIdle(cmd.hsteal.b, nil); be != nil {
+		if be := l.takeOwnIdle(cmd.hsteal.b); be != nil {
 			l.forget(be.fd, true)
 			fd = be.fd
 		}
@@ -254,8 +263,8 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 	case cmd.hgone != nil:
 		// On a relay that outlives the service (the daemon's), its idle
 		// backend connections would otherwise wait out idleExpiry.
-		for b, list := range l.http.idle {
-			if len(list) > 0 && list[0].g.root == cmd.hgone {
+		for b := range l.http.idle {
+			if list := *b.hc.pool.loopList(l); len(list) > 0 && list[0].g.root == cmd.hgone {
 				l.dropIdleTo(b)
 			}
 		}
@@ -266,12 +275,27 @@ func (l *eventLoop) httpCmd(cmd relayCmd) {
 	}
 }
 
+// has reports whether c is one of the loop's connections.
+func (l *eventLoop) has(c *hconn) bool {
+	_, ok := l.http.conns[c]
+	return ok
+}
+
+// wall is the wall-clock time of loop time t.
+func (l *eventLoop) wall(t int64) time.Time { return l.start.Add(time.Duration(t)) }
+
 // dropIdleTo closes the loop's idle connections to b.
 func (l *eventLoop) dropIdleTo(b *backend) {
-	for _, be := range l.http.idle[b] {
+	if _, ok := l.http.idle[b]; !ok {
+		return
+	}
+	list := b.hc.pool.loopList(l)
+	for i, be := range *list {
 		l.drop(be.fd)
 		l.http.nidle--
+		(*list)[i] = nil
 	}
+	*list = (*list)[:0]
 	delete(l.http.idle, b)
 }
 
@@ -336,18 +360,20 @@ func (l *eventLoop) httpSweep() {
 			c.timeout(l)
 		}
 	}
-	for b, list := range l.http.idle {
+	for b := range l.http.idle {
+		list := b.hc.pool.loopList(l)
 		n := 0
-		for n < len(list) && time.Duration(l.now-list[n].idleAt) >= idleExpiry {
-			l.drop(list[n].fd)
+		for n < len(*list) && time.Duration(l.now-(*list)[n].idleAt) >= idleExpiry {
+			l.drop((*list)[n].fd)
 			n++
 		}
 		if n > 0 {
 			l.http.nidle -= n
-			if n == len(list) {
+			k := copy(*list, (*list)[n:])
+			clear((*list)[k:])
+			*list = (*list)[:k]
+			if k == 0 {
 				delete(l.http.idle, b)
-			} else {
-				l.http.idle[b] = append(list[:0], list[n:]...)
 			}
 		}
 	}
@@ -549,7 +575,9 @@ func (c *hconn) consume(l *eventLoop) {
 				c.close(l) // reclaimed at the limit as the request came
 				return
 			}
-			c.phase, c.started, c.start, c.status = hHead, true, l.now, 0
+			c.phase, c.started, c.start = hHead, true, l.now
+			c.ex.Begin(l.wall(l.now), "HTTP/1.1")
+			c.g, c.b = nil, nil
 			if !c.served.Load() {
 				c.served.Store(true)
 			}
@@ -558,14 +586,14 @@ func (c *hconn) consume(l *eventLoop) {
 				c.deadline = l.after(stopIdleGrace)
 			}
 		}
-		n, err := 0, errIncomplete
-		if headEnd(c.in, c.scanned) >= 0 || len(c.in) >= httpReaderSize {
+		n, err := 0, httpcore.ErrIncomplete
+		if httpcore.HeadEnd(c.in, c.scanned) >= 0 || len(c.in) >= httpReaderSize {
 			// a whole head, or a line or head too long
-			n, err = c.req.parse(c.in, true)
+			n, err = c.req.Parse(c.in, true)
 		}
 		switch err {
 		case nil:
-		case errIncomplete:
+		case httpcore.ErrIncomplete:
 			c.scanned = len(c.in)
 			return
 		default:
@@ -573,12 +601,17 @@ func (c *hconn) consume(l *eventLoop) {
 			// takes a descriptor, and a flood of bad requests may have
 			// taken them all.
 			c.s.log.Debug("closing client: bad request head", "client", c.ip, "err", err)
-			code := 400
-			if err == errHeadTooLarge {
-				code = 431
-			}
+			code := httpcore.StatusOf(err)
+			c.ex.BytesIn = int64(len(c.in))
+			c.ex.Fail(httpcore.CauseProxy, httpcore.StageRequest, code)
 			c.fail(l, code)
 			return
+		}
+		c.ex.HeadDone = time.Duration(l.now - c.start)
+		c.ex.BytesIn = int64(n)
+		c.ex.Req = &c.req
+		if c.req.Minor == 0 {
+			c.ex.Proto = "HTTP/1.0"
 		}
 		c.dispatch(l, n)
 	case hSend:
@@ -605,21 +638,25 @@ func (c *hconn) readAhead(l *eventLoop) {
 // dispatch starts the request whose head (n bytes) was just parsed.
 func (c *hconn) dispatch(l *eventLoop, n int) {
 	s, r := c.s, &c.req
-	if r.chunked || r.expectContinue || r.connUpgrade || r.hasUpgrade {
+	if r.Chunked || r.ExpectContinue || r.UpgradeRequested() {
 		c.handBack(l)
 		return
 	}
-	g, key, pref := s.balanceRequest(r, c.ipKey)
-	b := g.tryAcquire(key, pref)
+	c.rt = s.route(r, c.ipKey)
+	g := c.rt.g
+	b := g.tryAcquire(c.rt.key, c.rt.pref)
 	if b == nil {
 		c.handBack(l) // the goroutine path queues, or answers 503
 		return
 	}
 	c.use(n)
 	c.g, c.b = g, b
-	c.reqLeft = max(r.contentLength, 0)
+	c.reqLeft = max(r.ContentLength, 0)
 	c.respHead, c.early, c.replayed = false, false, false
+	now := time.Duration(l.now - c.start)
+	c.ex.Queued, c.ex.Assigned = now, now
 	if be := l.takeIdle(b, g); be != nil {
+		c.ex.Connected = now
 		c.attach(l, be)
 		return
 	}
@@ -643,30 +680,43 @@ func (s *Service) tryAcquire(key []byte, pref *backend) *backend {
 	return b
 }
 
-// takeIdle takes the newest idle connection to b, if any.
+// takeIdle takes an idle connection to b from its pool: the newest on
+// this loop's list, else one of the shared list (see idlePool), if any.
 func (l *eventLoop) takeIdle(b *backend, g *Service) *hback {
-	if b.cfg.MaxConn > 0 {
-		// Shared by the loops: max_conn counts every open connection.
-		for {
-			fd := b.hc.getFd(time.Now())
-			if fd < 0 {
-				return nil
-			}
-			be := &hback{fd: fd, g: g, b: b, reused: true}
-			if l.register(fd, unix.EPOLLIN, be) == nil {
-				be.events = unix.EPOLLIN
-				return be
-			}
-			unix.Close(fd)
-		}
+	if be := l.takeOwnIdle(b); be != nil {
+		be.g = g
+		return be
 	}
-	list := l.http.idle[b]
-	for len(list) > 0 {
-		be := list[len(list)-1]
-		list[len(list)-1] = nil
-		list = list[:len(list)-1]
+	for {
+		fd := b.hc.pool.takeSharedFd(g.root.relay, time.Now())
+		if fd < 0 {
+			return nil
+		}
+		be := &hback{fd: fd, g: g, b: b, reused: true}
+		if l.register(fd, unix.EPOLLIN, be) == nil {
+			be.events = unix.EPOLLIN
+			return be
+		}
+		unix.Close(fd)
+	}
+}
+
+// takeOwnIdle takes the newest unexpired connection to b on this loop's
+// list of its pool.
+func (l *eventLoop) takeOwnIdle(b *backend) *hback {
+	if _, ok := l.http.idle[b]; !ok {
+		return nil
+	}
+	list := b.hc.pool.loopList(l)
+	for len(*list) > 0 {
+		n := len(*list)
+		be := (*list)[n-1]
+		(*list)[n-1] = nil
+		*list = (*list)[:n-1]
 		l.http.nidle--
-		l.http.idle[b] = list
+		if n == 1 {
+			delete(l.http.idle, b)
+		}
 		if time.Duration(l.now-be.idleAt) < idleExpiry {
 			be.reused = true
 			return be
@@ -676,37 +726,45 @@ func (l *eventLoop) takeIdle(b *backend, g *Service) *hback {
 	return nil
 }
 
-// putIdle keeps be for the next request to its backend.
+// putIdle keeps be in its backend's pool for the next request: on this
+// loop's list, still watched, or for a backend with max_conn on the
+// shared list, where every loop finds it.
 func (l *eventLoop) putIdle(be *hback) {
 	be.c, be.idleAt, be.anyResp = nil, l.now, false
 	be.in = be.in[:0]
+	pool := &be.b.hc.pool
 	if be.b.cfg.MaxConn > 0 {
 		l.forget(be.fd, true)
-		be.b.hc.putFd(be.fd, time.Now())
+		pool.putShared(nil, be.fd, time.Now())
 		return
 	}
-	list := l.http.idle[be.b]
-	if len(list) >= maxIdlePerBackend {
-		old := list[0]
-		l.drop(old.fd)
-		list = append(list[:0], list[1:]...)
+	list := pool.loopList(l)
+	if len(*list) >= maxIdlePerBackend {
+		l.drop((*list)[0].fd)
+		k := copy(*list, (*list)[1:])
+		(*list)[k] = nil
+		*list = (*list)[:k]
 		l.http.nidle--
 	}
-	l.http.idle[be.b] = append(list, be)
+	*list = append(*list, be)
+	l.http.idle[be.b] = struct{}{}
 	l.http.nidle++
 	l.sweepAtLeast(httpSweepTick)
 }
 
-// dropIdle removes be from the idle pool and closes it (it closed or
-// sent something unasked).
+// dropIdle removes be from its pool and closes it (it closed or sent
+// something unasked).
 func (l *eventLoop) dropIdle(be *hback) {
-	list := l.http.idle[be.b]
-	for i, x := range list {
+	list := be.b.hc.pool.loopList(l)
+	for i, x := range *list {
 		if x == be {
-			copy(list[i:], list[i+1:])
-			list[len(list)-1] = nil
-			l.http.idle[be.b] = list[:len(list)-1]
+			copy((*list)[i:], (*list)[i+1:])
+			(*list)[len(*list)-1] = nil
+			*list = (*list)[:len(*list)-1]
 			l.http.nidle--
+			if len(*list) == 0 {
+				delete(l.http.idle, be.b)
+			}
 			break
 		}
 	}
@@ -720,11 +778,9 @@ func (l *eventLoop) dropIdle(be *hback) {
 func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 	c.phase = hConnect
 	c.deadline = 0
-	r := &c.req
-	g, key, pref := c.s.balanceRequest(r, c.ipKey)
-	key = append([]byte(nil), key...) // r is reused by the next request
-	idem := r.idempotent()
-	c.b = nil // the goroutine owns the slot until it answers
+	g, pref := c.rt.g, c.rt.pref
+	key := append([]byte(nil), c.rt.key...) // it points into the request, which the goroutine must not read
+	c.b = nil                               // the goroutine owns the slot until it answers
 	relay := c.s.relay
 	go func() {
 		res := &hconnected{c: c, g: g, fd: -1}
@@ -732,19 +788,22 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 			res.fd = l.stealIdle(relay, b)
 		}
 		if res.fd >= 0 {
+			now := time.Now()
 			res.b, res.reused = b, true
-		} else if nb, bc, err := connectHTTP(c.ctx, g, key, pref, idem, b, fresh); err != nil {
-			res.err = err
+			res.res.assigned, res.res.connected = now, now
+		} else if cr, err := connectHTTP(c.ctx, g, key, pref, b, fresh); err != nil {
+			res.res, res.err = cr, err
 		} else {
-			res.b, res.reused = nb, bc.reused
-			if tc, ok := bc.tc.c.(*net.TCPConn); ok {
+			res.res = cr
+			res.b, res.reused = cr.b, cr.bc.reused
+			if tc, ok := cr.bc.tc.c.(*net.TCPConn); ok {
 				res.fd, res.err = relay.dup(tc)
 			} else {
 				res.err = errors.New("backend connection is not TCP")
 			}
-			bc.tc.c.Close()
+			cr.bc.tc.c.Close()
 			if res.err != nil {
-				g.release(nb)
+				g.release(cr.b)
 			}
 		}
 		if !l.post(relayCmd{hconnected: res}) && res.err == nil {
@@ -764,19 +823,28 @@ func (l *eventLoop) connected(r *hconnected) {
 		}
 		return
 	}
+	c.ex.Retries += r.res.retries
+	c.ex.Redispatched = c.ex.Retries > 0
+	if !r.res.assigned.IsZero() && !c.replayed {
+		c.ex.Assigned = r.res.assigned.Sub(c.ex.Start)
+	}
 	if r.err != nil {
 		c.s.log.Debug("request failed: no backend connection", "client", c.ip, "err", r.err)
-		if code := connectFailStatus(r.err); code != 0 {
+		cause, stage, code := connectFailure(r.err, r.res)
+		c.ex.Fail(cause, stage, code)
+		if code != 0 {
 			c.fail(l, code)
 		} else {
 			c.close(l)
 		}
 		return
 	}
+	c.ex.Connected = r.res.connected.Sub(c.ex.Start)
 	c.g, c.b = r.g, r.b
 	be := &hback{fd: r.fd, g: r.g, b: r.b, reused: r.reused}
 	if err := l.register(be.fd, 0, be); err != nil {
 		unix.Close(be.fd)
+		c.ex.Fail(httpcore.CauseResource, httpcore.StageConnect, 502)
 		c.fail(l, 502)
 		return
 	}
@@ -791,17 +859,17 @@ func (c *hconn) attach(l *eventLoop, be *hback) {
 	c.phase = hSend
 	c.inFull = false // what was read ahead is this request's body, or is kept
 	c.respHead = false
-	c.status = 0
 	c.setCookie = c.s.stickyLine(&c.req, c.b)
 	if c.closed {
 		return
 	}
-	head := appendRequestHead(l.http.scratch[:0], &c.req, c.s.cfg.ForwardedHeaders, c.ip, "http")
+	head := httpcore.AppendRequestHead(l.http.scratch[:0], &c.req, httpcore.Forwarding{Add: c.s.cfg.ForwardedHeaders, ClientIP: c.ip, Proto: "http"})
 	if k := int(min(c.reqLeft, int64(len(c.in)))); k > 0 && len(head)+k <= relayBufSize {
 		// head and body in one write
 		head = append(head, c.in[:k]...)
 		c.use(k)
 		c.reqLeft -= int64(k)
+		c.ex.BytesIn += int64(k)
 	}
 	l.http.scratch = head[:0]
 	if c.toBackend(l, head) && c.sendBody(l) {
@@ -818,6 +886,7 @@ func (c *hconn) sendBody(l *eventLoop) bool {
 	}
 	body := c.in[:k]
 	c.reqLeft -= int64(k)
+	c.ex.BytesIn += int64(k)
 	c.use(k) // body still points at the bytes
 	return c.toBackend(l, body)
 }
@@ -956,24 +1025,37 @@ func (be *hback) readable(l *eventLoop, c *hconn) {
 // response takes bytes the backend sent; false when the request ended or
 // failed.
 func (c *hconn) response(l *eventLoop, p []byte) bool {
-	var head []byte
+	var out []byte // the head and body for the client, in l.http.scratch
 	if !c.respHead {
-		var ok bool
-		if head, p, ok = c.responseHead(l, p); !ok || head == nil {
+		head, rest, ok := c.responseHead(l, p)
+		if !ok || head == nil {
 			return ok
 		}
+		out, p = head, rest
 	}
-	k, done, err := c.body(p)
-	if err != nil {
-		c.backendFailed(l, err)
+	headLen := len(out)
+	var k int
+	var done bool
+	var err error
+	switch {
+	case c.respMode == httpcore.ChunkedBody:
+		// re-framed, never forwarded as it came
+		k, out, done, err = c.chunks.Feed(p, append(l.http.scratch[:0], out...))
+		l.http.scratch = out[:0]
+	case out != nil:
+		k, done = c.body(p)
+		out = append(out, p[:k]...)
+		l.http.scratch = out[:0]
+	default:
+		k, done = c.body(p)
+		out = p[:k]
+	}
+	c.ex.BodyOut += int64(len(out) - headLen)
+	if !c.toClient(l, out) {
 		return false
 	}
-	out := p[:k]
-	if head != nil {
-		out = append(head, out...)
-		l.http.scratch = out[:0]
-	}
-	if !c.toClient(l, out) {
+	if err != nil {
+		c.backendFailed(l, err)
 		return false
 	}
 	if done {
@@ -1002,8 +1084,8 @@ func (c *hconn) responseHead(l *eventLoop, p []byte) (head, rest []byte, ok bool
 		data = be.in
 	}
 	for {
-		n, err := c.resp.parse(data, false)
-		if err == errIncomplete {
+		n, err := c.resp.Parse(data, false)
+		if err == httpcore.ErrIncomplete {
 			be.in = append(be.in[:0], data...)
 			c.wait()
 			return nil, nil, true
@@ -1013,48 +1095,52 @@ func (c *hconn) responseHead(l *eventLoop, p []byte) (head, rest []byte, ok bool
 			return nil, nil, false
 		}
 		data = data[n:]
-		st := c.resp.status
+		st := c.resp.Status
 		if st >= 200 {
 			break
 		}
 		if st == 101 {
-			c.backendFailed(l, errors.New("101 without an upgrade request"))
+			c.backendFailed(l, errUnaskedUpgrade)
 			return nil, nil, false
 		}
-		// Interim responses go to the client as they are.
-		if !c.toClient(l, appendResponseHead(l.http.scratch[:0], &c.resp, nil, false)) {
-			return nil, nil, false
+		if httpcore.ForwardInterim(&c.req, &c.resp) {
+			if !c.toClient(l, httpcore.AppendResponseHead(l.http.scratch[:0], &c.resp, nil, false)) {
+				return nil, nil, false
+			}
 		}
 	}
 	c.respHead = true
-	c.status = c.resp.status
+	c.ex.ResponseHead = time.Duration(l.now - c.start)
+	c.ex.Status, c.ex.FromBackend = c.resp.Status, true
+	stickyMarks(&c.ex, &c.rt, c.b, c.setCookie)
 	be.in = be.in[:0]
-	c.respMode = responseFraming(&c.req, &c.resp)
+	c.respMode = httpcore.ResponseFraming(&c.req, &c.resp)
 	switch c.respMode {
-	case respChunked:
-		c.chunks.reset()
-	case respLength:
-		c.respLeft = c.resp.contentLength
+	case httpcore.ChunkedBody:
+		c.chunks.Reset(httpcore.Reframe)
+	case httpcore.Length:
+		c.respLeft = c.resp.ContentLength
 	}
-	keep, _ := keepAlive(&c.req, &c.resp, c.respMode)
+	keep, _ := httpcore.KeepAlive(&c.req, &c.resp, c.respMode)
 	c.keepClient = keep && !c.stopping() && !c.early
-	return appendResponseHead(l.http.scratch[:0], &c.resp, c.setCookie, !c.keepClient), data, true
+	return httpcore.AppendResponseHead(l.http.scratch[:0], &c.resp, c.setCookie, !c.keepClient), data, true
 }
 
-// body takes the response body bytes in p: how many belong to it and
-// whether it ended.
-func (c *hconn) body(p []byte) (int, bool, error) {
+// errUnaskedUpgrade is a 101 to a request that asked for no upgrade.
+var errUnaskedUpgrade = &httpcore.Error{Status: 502, Reason: "101 without an upgrade request"}
+
+// body takes the response body bytes in p (framed by length, or by the
+// connection's end): how many belong to it and whether it ended.
+func (c *hconn) body(p []byte) (int, bool) {
 	switch c.respMode {
-	case respNone:
-		return 0, true, nil
-	case respLength:
+	case httpcore.NoBody:
+		return 0, true
+	case httpcore.Length:
 		k := int(min(c.respLeft, int64(len(p))))
 		c.respLeft -= int64(k)
-		return k, c.respLeft == 0, nil
-	case respChunked:
-		return c.chunks.scan(p)
+		return k, c.respLeft == 0
 	}
-	return len(p), false, nil
+	return len(p), false
 }
 
 // toClient writes p to the client, keeping what it cannot take yet and
@@ -1063,6 +1149,7 @@ func (c *hconn) toClient(l *eventLoop, p []byte) bool {
 	if len(p) == 0 {
 		return true
 	}
+	c.ex.BytesOut += int64(len(p))
 	if len(c.out) > 0 {
 		c.out = append(c.out, p...)
 		return true
@@ -1124,7 +1211,7 @@ func (c *hconn) flush(l *eventLoop) bool {
 // not reused.
 func (c *hconn) responseDone(l *eventLoop, extra bool) {
 	be := c.be
-	_, keep := keepAlive(&c.req, &c.resp, c.respMode)
+	_, keep := httpcore.KeepAlive(&c.req, &c.resp, c.respMode)
 	keepBackend := keep && !c.early && !extra && c.reqLeft == 0 && len(be.out) == 0
 	c.endRequest(l, keepBackend)
 	if c.closed {
@@ -1148,36 +1235,71 @@ func (c *hconn) responseDone(l *eventLoop, extra bool) {
 	}
 }
 
-// endRequest counts the current request and gives back its backend: to
-// the idle pool when keep is set, else closed.
+// endRequest ends the current request: it gives back its backend
+// connection (to the idle pool when keep is set, else closed) and its
+// slot, and books it.
 func (c *hconn) endRequest(l *eventLoop, keep bool) {
+	b := c.b
+	c.releaseBackend(l, keep)
+	c.book(l, b)
+}
+
+// releaseBackend gives back the current request's backend connection (to
+// the idle pool when keep is set, else closed) and its slot.
+func (c *hconn) releaseBackend(l *eventLoop, keep bool) {
 	if be := c.be; be != nil {
 		c.be = nil
+		c.ex.BackendOut += be.sent
+		c.ex.BackendIn += be.recv
+		be.sent, be.recv = 0, 0
 		l.closeBackend(be, keep && !c.closed)
 	}
 	if c.b != nil {
 		c.g.release(c.b)
 		c.b = nil
 	}
-	if c.started {
-		c.s.hs.metrics.observe(classOf(c.status), time.Duration(l.now-c.start))
-		c.started = false
-	}
 }
 
-// closeBackend counts what be moved for the request that ends and puts
-// it in the idle pool (keep) or closes it.
+// book books the current request, once; b is the backend it reached.
+func (c *hconn) book(l *eventLoop, b *backend) {
+	if !c.started {
+		return
+	}
+	c.started = false
+	c.ex.End = time.Duration(l.now - c.start)
+	if b != nil {
+		c.ex.Backend = b.cfg.Address
+	}
+	c.s.book(&c.ex, c.g, b)
+}
+
+// stage is where the current request is, for its record.
+func (c *hconn) stage() httpcore.Stage {
+	switch c.phase {
+	case hHead:
+		return httpcore.StageRequest
+	case hConnect:
+		if c.ex.Assigned < 0 {
+			return httpcore.StageQueue
+		}
+		return httpcore.StageConnect
+	case hSend:
+		return httpcore.StageHeaders
+	case hResp:
+		if c.respHead {
+			return httpcore.StageData
+		}
+		return httpcore.StageHeaders
+	}
+	return httpcore.StageDone
+}
+
+// closeBackend puts be in the idle pool (keep) or closes it.
 func (l *eventLoop) closeBackend(be *hback, keep bool) {
 	if be.outBuf != nil {
 		l.bufs.Put(be.outBuf)
 		be.out, be.outBuf = nil, nil
 	}
-	g, b := be.g, be.b
-	g.mu.Lock()
-	b.st.bytesIn += uint64(be.sent)
-	b.st.bytesOut += uint64(be.recv)
-	g.mu.Unlock()
-	be.sent, be.recv = 0, 0
 	if keep && l.setFdEvents(be.fd, &be.events, unix.EPOLLIN) == nil {
 		l.putIdle(be)
 		return
@@ -1187,12 +1309,15 @@ func (l *eventLoop) closeBackend(be *hback, keep bool) {
 
 // backendEOF: the backend closed its side.
 func (c *hconn) backendEOF(l *eventLoop) {
-	if c.respHead && c.respMode == respEOF {
+	if c.respHead && c.respMode == httpcore.UntilClose {
 		c.responseDone(l, false)
 		return
 	}
-	c.backendFailed(l, errors.New("backend closed the connection"))
+	c.backendFailed(l, errBackendClosed)
 }
+
+// errBackendClosed is a backend that closed before its response ended.
+var errBackendClosed = errors.New("backend closed the connection")
 
 // backendFailed ends a request whose backend connection failed: the
 // request goes out again on a new connection when the backend closed an
@@ -1205,21 +1330,29 @@ func (c *hconn) backendFailed(l *eventLoop, err error) {
 	}
 	c.s.log.Debug("request failed", "client", c.ip, "backend", be.b.cfg.Address, "err", err)
 
-	if be.reused && !be.anyResp && !c.replayed && c.req.contentLength <= 0 && c.req.idempotent() && !c.respHead {
+	if !c.respHead && httpcore.MayReplay(&c.req, be.reused, be.anyResp, c.replayed, false) {
 		// Nothing reached a backend that was closing: replay on a new
 		// connection to the same backend, keeping the slot.
 		c.be = nil
+		c.ex.BackendOut += be.sent
+		c.ex.BackendIn += be.recv
 		l.closeBackend(be, false)
 		c.replayed = true
 		c.connectAsync(l, c.b, true)
 		return
 	}
+	cause := httpcore.CauseServer
+	var he *httpcore.Error
+	if errors.As(err, &he) {
+		cause = httpcore.CauseProxy // a response vigil refuses to pass on
+	}
 	if c.respHead {
+		c.ex.Fail(cause, httpcore.StageData, 0)
 		c.endRequest(l, false)
 		c.close(l)
 		return
 	}
-	c.endRequest(l, false)
+	c.ex.Fail(cause, httpcore.StageHeaders, 502)
 	c.fail(l, 502)
 }
 
@@ -1229,10 +1362,13 @@ func (c *hconn) fail(l *eventLoop, code int) {
 	if c.closed {
 		return
 	}
-	c.endRequest(l, false)
+	b := c.b
+	c.releaseBackend(l, false)
 	c.use(len(c.in))
 	c.keepClient = false
-	if !c.toClient(l, c.s.hs.errs[code]) {
+	ok := c.toClient(l, c.s.hs.answers.H1(code))
+	c.book(l, b)
+	if !ok {
 		return
 	}
 	c.lingerAfter(l)
@@ -1277,16 +1413,21 @@ func (c *hconn) timeout(l *eventLoop) {
 	switch {
 	case c.phase == hHead && len(c.out) == 0:
 		c.s.log.Debug("closing client: bad request head", "client", c.ip, "err", "timeout")
+		c.ex.Fail(httpcore.CauseClientTimeout, httpcore.StageRequest, 408)
 		c.fail(l, 408)
 	case c.phase == hResp && !c.respHead && len(c.out) == 0:
-		c.g.mu.Lock()
-		c.g.st.timeouts++
-		c.g.mu.Unlock()
 		c.s.log.Debug("request failed", "client", c.ip, "err", "server timeout")
-		c.endRequest(l, false)
+		c.ex.Fail(httpcore.CauseServerTimeout, httpcore.StageHeaders, 504)
 		c.fail(l, 504)
 	default:
 		// idle keep-alive, linger over, or a side that stopped moving
+		if c.started {
+			cause := httpcore.CauseServerTimeout
+			if len(c.out) > 0 || (c.phase == hSend && c.reqLeft > 0 && c.be != nil && len(c.be.out) == 0) {
+				cause = httpcore.CauseClientTimeout
+			}
+			c.ex.Fail(cause, c.stage(), 0)
+		}
 		c.close(l)
 	}
 }
@@ -1298,6 +1439,9 @@ func (c *hconn) close(l *eventLoop) {
 	}
 	c.closed = true
 	c.idle.Store(false)
+	if c.started {
+		c.ex.Fail(httpcore.CauseClient, c.stage(), 0)
+	}
 	c.endRequest(l, false)
 	if c.outBuf != nil {
 		l.bufs.Put(c.outBuf)
@@ -1319,6 +1463,7 @@ func (c *hconn) handBack(l *eventLoop) {
 		c.g.release(c.b)
 		c.b = nil
 	}
+	c.started = false // the goroutine path records the request from its start
 	c.closed = true
 	c.idle.Store(false)
 	delete(l.http.conns, c)
@@ -1337,7 +1482,7 @@ func (c *hconn) handBack(l *eventLoop) {
 			nc.Close()
 		}
 		c.s.log.Debug("closing client: cannot hand over the connection", "client", c.ip, "err", err)
-		rawWrite(c.fd, c.s.hs.errs[503])
+		rawWrite(c.fd, c.s.hs.answers.H1(503))
 		unix.Close(c.fd)
 		c.gone(c.bytesIn, c.bytesOut)
 		return

@@ -37,6 +37,9 @@ func scriptedBackend(t testing.TB) *testBackend {
 			case "/eof":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\nuntil the end")
 				return
+			case "/hang":
+				io.Copy(io.Discard, br) // never answers
+				return
 			case "/echo":
 				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 				continue

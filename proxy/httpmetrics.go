@@ -136,13 +136,3 @@ func (m *httpMetrics) snapshot() HTTPStats {
 	st.Duration.Sum = time.Duration(m.sumNs.Load())
 	return st
 }
-
-// finish counts the current request, once: serve defers it, so every way
-// a request ends is counted, and an upgrade calls it before its tunnel runs.
-func (hc *httpConn) finish() {
-	if hc.start.IsZero() {
-		return
-	}
-	hc.s.hs.metrics.observe(classOf(hc.status), time.Since(hc.start))
-	hc.start = time.Time{}
-}

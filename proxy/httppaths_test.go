@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,6 +226,8 @@ func TestHTTPPathsAnswerAlike(t *testing.T) {
 	p := startPathServices(t, cfg)
 	for _, r := range []pathRequest{
 		{method: "GET", target: "/cl"},
+		{method: "GET", target: "/chunked"},
+		{method: "GET", target: "/early"},
 		{method: "GET", target: "/204"},
 		{method: "HEAD", target: "/cl"},
 		{method: "GET", target: "/eof"},
@@ -240,6 +243,207 @@ func TestHTTPPathsAnswerAlike(t *testing.T) {
 		a := p.ask(t, r)
 		if a.err != "" || a.status == 0 {
 			t.Errorf("%s %s: %s", r.method, r.target, a)
+		}
+	}
+}
+
+// countingHandler wraps a backend handler and counts the bytes it reads
+// and writes, to hold the proxy's books to what the backend saw.
+type byteCount struct{ in, out atomic.Int64 }
+
+type countedConn struct {
+	net.Conn
+	n *byteCount
+}
+
+func (c countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.in.Add(int64(n))
+	return n, err
+}
+
+func (c countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.n.out.Add(int64(n))
+	return n, err
+}
+
+// TestHTTPPathsBookAlike: every path books each request once, with the
+// same outcome: requests by class, durations, timeouts, retries, and the
+// backend's bytes exactly as the backend counted them.
+func TestHTTPPathsBookAlike(t *testing.T) {
+	checkGoroutines(t)
+	script := scriptedBackend(t)
+	type path struct {
+		name string
+		r    *running
+		ask  func(pathRequest) pathAnswer
+		n    *byteCount
+	}
+	var paths []path
+	for _, kind := range []string{"loop", "goroutine", "h2"} {
+		n := &byteCount{}
+		be := startBackend(t, func(c net.Conn) {
+			b, err := net.Dial("tcp", script.addr)
+			if err != nil {
+				return
+			}
+			relay(countedConn{c, n}, b)
+		})
+		cfg := httpCfg(be.addr, deadAddr(t))
+		cfg.Retries = 1
+		cfg.Timeouts.Server = config.Duration(300 * time.Millisecond)
+		var r *running
+		var ask func(pathRequest) pathAnswer
+		switch kind {
+		case "loop", "goroutine":
+			r = startService(t, cfg, func(s *Service) { s.noLoopHTTP = kind == "goroutine" })
+			ask = func(q pathRequest) pathAnswer { return h1Ask(t, r.addr, q) }
+		case "h2":
+			cfg.H2C = true
+			r = startService(t, cfg)
+			c := h2Client(t)
+			ask = func(q pathRequest) pathAnswer { return h2Ask(t, c, r.addr, q) }
+		}
+		paths = append(paths, path{kind, r, ask, n})
+	}
+	requests := []pathRequest{
+		{method: "GET", target: "/cl"},
+		{method: "GET", target: "/cl"},
+		{method: "GET", target: "/chunked"},
+		{method: "POST", target: "/echo", body: "hello"},
+		{method: "GET", target: "/204"},
+		{method: "GET", target: "/bad"},
+		{method: "GET", target: "/hang"},
+	}
+	for _, p := range paths {
+		for _, q := range requests {
+			p.ask(q)
+		}
+		p.r.waitStats(t, p.name+": all booked", func(st ServiceStats) bool {
+			return st.HTTP.Duration.Count == uint64(len(requests))
+		})
+		// Every backend byte is in the books once the connections are closed.
+		p.r.stop(t)
+		st := p.r.Stats()
+		if got, want := st.HTTP.Requests, ([NumCodeClasses]uint64{Code2xx: 5, CodeError: 2}); got != want {
+			t.Errorf("%s: requests by class %v, want %v", p.name, got, want)
+		}
+		if st.Timeouts != 1 {
+			t.Errorf("%s: %d timeouts booked, want 1 (the 504)", p.name, st.Timeouts)
+		}
+		if st.Retries == 0 || st.ConnectErrors != st.Retries {
+			t.Errorf("%s: retries %d, connect errors %d: want the dead backend retried each time", p.name, st.Retries, st.ConnectErrors)
+		}
+		live := st.Backends[0]
+		deadline := time.Now().Add(5 * time.Second)
+		for (p.n.in.Load() != int64(live.BytesIn) || p.n.out.Load() != int64(live.BytesOut)) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if p.n.in.Load() != int64(live.BytesIn) || p.n.out.Load() != int64(live.BytesOut) {
+			t.Errorf("%s: backend bytes booked in %d out %d, the backend read %d and wrote %d",
+				p.name, live.BytesIn, live.BytesOut, p.n.in.Load(), p.n.out.Load())
+		}
+	}
+}
+
+// TestHTTPPathsReplayStale: when the backend closes an idle connection
+// as a request goes out on it, every path sends the request again on a
+// new connection and the client never sees the failure.
+func TestHTTPPathsReplayStale(t *testing.T) {
+	checkGoroutines(t)
+	var conns atomic.Int64
+	be := startBackend(t, func(c net.Conn) {
+		n := conns.Add(1)
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n%d", n%10)
+		// Keep-alive in the response, then close once the next request
+		// arrives, without answering it.
+		http.ReadRequest(br)
+	})
+	p := startPathServices(t, httpCfg(be.addr))
+	for name, ask := range map[string]func() pathAnswer{
+		"loop":      func() pathAnswer { return h1AskKeep(t, p.loop.addr) },
+		"goroutine": func() pathAnswer { return h1AskKeep(t, p.goroutine.addr) },
+		"h2":        func() pathAnswer { return h2Ask(t, p.h2c, p.h2.addr, pathRequest{method: "GET", target: "/"}) },
+	} {
+		before := conns.Load()
+		for i := range 2 {
+			if a := ask(); a.status != 200 {
+				t.Errorf("%s: request %d: %s", name, i, a)
+			}
+		}
+		if n := conns.Load() - before; n != 2 {
+			t.Errorf("%s: backend saw %d connections, want 2 (the replay on a new one)", name, n)
+		}
+	}
+}
+
+// h1AskKeep sends GET / on a new connection; the service keeps its
+// backend connection for the next one.
+func h1AskKeep(t *testing.T, addr string) pathAnswer {
+	return h1Ask(t, addr, pathRequest{method: "GET", target: "/"})
+}
+
+// TestHTTPPathsBalanceAlike: every path balances and sticks the same way:
+// the same round-robin order, the same sticky cookie for a backend, the
+// same backend for a cookie, the same backend for a path under balance uri.
+func TestHTTPPathsBalanceAlike(t *testing.T) {
+	checkGoroutines(t)
+	a := startHTTPBackend(t, nameHandler("a"))
+	b := startHTTPBackend(t, nameHandler("b"))
+	c := startHTTPBackend(t, nameHandler("c"))
+	cfg := httpCfg(a.addr, b.addr, c.addr)
+	cfg.Sticky = &config.Sticky{Cookie: "SRV"}
+	sticky := startPathServices(t, cfg)
+	uri := cfg
+	uri.Sticky, uri.Balance = nil, "uri"
+	byURI := startPathServices(t, uri)
+
+	type seen struct {
+		order   []string
+		cookies map[string]string // backend -> its cookie
+		stuck   []string          // what each cookie's request reached
+		paths   map[string]string // path -> backend under balance uri
+	}
+	observe := func(s, u *running, ask func(addr string, q pathRequest) pathAnswer) seen {
+		var v seen
+		v.cookies = map[string]string{}
+		for range 6 {
+			ans := ask(s.addr, pathRequest{method: "GET", target: "/"})
+			v.order = append(v.order, ans.body)
+			v.cookies[ans.body] = ans.header.Get("Set-Cookie")
+		}
+		for _, name := range []string{"c", "a", "b"} {
+			ck, _, _ := strings.Cut(strings.TrimPrefix(v.cookies[name], "SRV="), ";")
+			ans := ask(s.addr, pathRequest{method: "GET", target: "/", header: [][2]string{{"Cookie", "x=1; SRV=" + ck}}})
+			v.stuck = append(v.stuck, ans.body+" set:"+ans.header.Get("Set-Cookie"))
+		}
+		v.paths = map[string]string{}
+		for i := range 8 {
+			target := fmt.Sprintf("/p%d?q=%d", i, i)
+			v.paths[target] = ask(u.addr, pathRequest{method: "GET", target: target}).body
+		}
+		return v
+	}
+	h1 := func(addr string, q pathRequest) pathAnswer { return h1Ask(t, addr, q) }
+	h2 := func(addr string, q pathRequest) pathAnswer { return h2Ask(t, sticky.h2c, addr, q) }
+	want := observe(sticky.loop, byURI.loop, h1)
+	if strings.Join(want.order, "") != "abcabc" {
+		t.Errorf("round robin on the loop: %v", want.order)
+	}
+	if strings.Join(want.stuck, ",") != "c set:,a set:,b set:" {
+		t.Errorf("sticky on the loop: %v", want.stuck)
+	}
+	for name, got := range map[string]seen{
+		"goroutine": observe(sticky.goroutine, byURI.goroutine, h1),
+		"h2":        observe(sticky.h2, byURI.h2, h2),
+	} {
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s balanced\n%+v\nthe loop\n%+v", name, got, want)
 		}
 	}
 }

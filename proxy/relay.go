@@ -109,6 +109,7 @@ func newRelay(loops int, dedicated bool) (*Relay, error) {
 			r.Close()
 			return nil, err
 		}
+		l.id = len(r.loops)
 		r.loops = append(r.loops, l)
 		l.dedicated = dedicated
 		r.wg.Go(l.run)
@@ -250,6 +251,7 @@ func (e *relayEnd) ready(l *eventLoop, events uint32) { l.handle(e, events) }
 // eventLoop is one epoll instance and the tunnels registered with it. Only
 // its own goroutine touches ends, tunnels and the tunnels' ends.
 type eventLoop struct {
+	id           int // its index in its relay's loops
 	epfd, wakefd int
 	dedicated    bool        // runDedicated, not run
 	parked       atomic.Bool // a dedicated loop has given its P back (waits as a blocking system call)
@@ -464,6 +466,20 @@ func epollWaitBlocking(epfd int, events []unix.EpollEvent, timeout int) (int, er
 // dispatch handles one batch of ready events, then the queued commands and
 // a due sweep; true when the loop must stop.
 func (l *eventLoop) dispatch(events []unix.EpollEvent) bool {
+	if l.http.nidle > 0 {
+		// Idle backend connections first: one the backend closed, or
+		// sent something on, must leave the pool before a request of
+		// this batch takes it.
+		for i := range events {
+			ev := &events[i]
+			if fd := int(ev.Fd); fd < len(l.fds) {
+				if be, ok := l.fds[fd].(*hback); ok && be.c == nil {
+					be.ready(l, ev.Events)
+					ev.Events = 0
+				}
+			}
+		}
+	}
 	woken := false
 	for i := range events {
 		ev := &events[i]
@@ -472,7 +488,7 @@ func (l *eventLoop) dispatch(events []unix.EpollEvent) bool {
 			woken = true
 			continue
 		}
-		if fd < len(l.fds) && l.fds[fd] != nil {
+		if ev.Events != 0 && fd < len(l.fds) && l.fds[fd] != nil {
 			l.fds[fd].ready(l, ev.Events)
 		}
 	}

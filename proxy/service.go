@@ -251,7 +251,7 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 	}
 	s.quorumUp = s.upCountLocked() >= cfg.Quorum
 	if cfg.Protocol == "http" {
-		if err := s.initHTTP(log); err != nil {
+		if err := s.initHTTP(); err != nil {
 			return nil, err
 		}
 	}
@@ -389,7 +389,7 @@ func (s *Service) setBackendUp(address string, up bool, reason string) bool {
 		u.close()
 	}
 	if !up && b.hc != nil {
-		b.hc.reap(time.Time{}, true)
+		b.hc.pool.closeShared()
 		if r := s.root.loops.Load(); r != nil {
 			for _, l := range r.loops {
 				l.post(relayCmd{hdown: b})

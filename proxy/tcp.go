@@ -55,6 +55,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 	defer stop()
 	loopHTTP := s.loopEligible()
 	if loopHTTP {
+		s.prepareLoops(s.relay)
 		s.loops.Store(s.relay)
 		defer s.loops.Store(nil)
 		// An HTTP connection on an event loop stops keeping alive once

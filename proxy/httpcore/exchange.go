@@ -53,6 +53,8 @@ type Exchange struct {
 	Req *Head
 	// Proto is the client's protocol, "HTTP/1.1", "HTTP/1.0" or "HTTP/2.0".
 	Proto string
+	// TLS is set when the client came over TLS.
+	TLS bool
 }
 
 // Cause is what ended a request early, HAProxy's first termination

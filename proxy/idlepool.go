@@ -1,0 +1,227 @@
+package proxy
+
+import (
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// idlePool holds one backend's idle keep-alive connections, for every
+// path that serves HTTP: one set of rules for how many are kept, how long,
+// what makes one unfit for reuse, and when they all go. Its connections
+// live in two places, for speed only:
+//
+//   - each event loop keeps the ones it returned in a list only it
+//     touches, still registered in its epoll set, so the next request on
+//     that loop takes one without a system call or a lock; epoll reports
+//     a backend that closes one or sends something unasked, and the loop
+//     drops it (eventLoop.dispatch looks at idle connections first, so a
+//     request never takes one whose event is in the same batch);
+//   - the shared list, under a lock, holds the goroutine path's
+//     connections and, for a backend with max_conn, every idle one (a
+//     connection idle on one loop must not make another open one more
+//     than max_conn allows). Nothing watches these, so each is checked
+//     for stray bytes or EOF before it is reused.
+//
+// A loop that finds no connection of its own takes a shared one, or asks
+// the other loops for one of theirs (stealIdle) before it dials.
+type idlePool struct {
+	mu     sync.Mutex
+	shared []pooledConn // oldest first
+	// loops are the lists of the loops, by eventLoop.id, made when the
+	// service starts on a relay (prepareLoops); each is touched by its
+	// loop only. Oldest first.
+	loops [][]*hback
+}
+
+// pooledConn is an idle connection on the shared list: a goroutine
+// path's connection, or a bare descriptor a loop gave up.
+type pooledConn struct {
+	bc    *bconn // nil for a descriptor
+	fd    int
+	since time.Time
+}
+
+func (pc pooledConn) close() {
+	if pc.bc != nil {
+		pc.bc.tc.c.Close()
+		return
+	}
+	closeFd(pc.fd)
+}
+
+// idleUsable reports whether an idle connection can carry a request: the
+// backend has neither closed it nor sent anything on it since its last
+// response (a late or stray response would reach the next client).
+func idleUsable(fd int) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == unix.EAGAIN
+}
+
+// connUsable is idleUsable for a goroutine path connection.
+func connUsable(c net.Conn) bool {
+	sc, ok := c.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	usable := false
+	rc.Control(func(fd uintptr) { usable = idleUsable(int(fd)) })
+	return usable
+}
+
+// takeShared takes the newest usable connection of the shared list for
+// the goroutine path, or nil. Expired ones, and those checked unfit, are
+// closed on the way.
+func (p *idlePool) takeShared(s *Service, b *backend, now time.Time) *bconn {
+	for {
+		p.mu.Lock()
+		n := len(p.shared)
+		if n == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		pc := p.shared[n-1]
+		p.shared[n-1] = pooledConn{}
+		p.shared = p.shared[:n-1]
+		p.mu.Unlock()
+		if now.Sub(pc.since) >= idleExpiry {
+			pc.close()
+			p.expire(now) // the rest is older still
+			return nil
+		}
+		if pc.bc != nil {
+			if !connUsable(pc.bc.tc.c) {
+				pc.close()
+				continue
+			}
+			pc.bc.reused = true
+			return pc.bc
+		}
+		if !idleUsable(pc.fd) {
+			closeFd(pc.fd)
+			continue
+		}
+		if bc := s.fdConn(b, pc.fd); bc != nil {
+			return bc
+		}
+	}
+}
+
+// takeSharedFd takes the newest usable connection of the shared list as
+// a bare descriptor, for an event loop; -1 when there is none. r dups a
+// goroutine path's connection out of Go's poller.
+func (p *idlePool) takeSharedFd(r *Relay, now time.Time) int {
+	for {
+		p.mu.Lock()
+		n := len(p.shared)
+		if n == 0 {
+			p.mu.Unlock()
+			return -1
+		}
+		pc := p.shared[n-1]
+		p.shared[n-1] = pooledConn{}
+		p.shared = p.shared[:n-1]
+		p.mu.Unlock()
+		if now.Sub(pc.since) >= idleExpiry {
+			pc.close()
+			p.expire(now)
+			return -1
+		}
+		if pc.bc == nil {
+			if idleUsable(pc.fd) {
+				return pc.fd
+			}
+			closeFd(pc.fd)
+			continue
+		}
+		tc, ok := pc.bc.tc.c.(*net.TCPConn)
+		if !ok || !connUsable(tc) {
+			pc.close()
+			continue
+		}
+		fd, err := r.dup(tc)
+		tc.Close()
+		if err == nil {
+			return fd
+		}
+	}
+}
+
+// putShared keeps a goroutine path's connection, or a loop's descriptor
+// (bc nil), on the shared list.
+func (p *idlePool) putShared(bc *bconn, fd int, now time.Time) {
+	if bc != nil {
+		bc.idleSince = now
+	}
+	p.mu.Lock()
+	var evict pooledConn
+	full := len(p.shared) >= maxIdlePerBackend
+	if full {
+		evict = p.shared[0]
+		copy(p.shared, p.shared[1:])
+		p.shared = p.shared[:len(p.shared)-1]
+	}
+	p.shared = append(p.shared, pooledConn{bc: bc, fd: fd, since: now})
+	p.mu.Unlock()
+	if full {
+		evict.close()
+	}
+}
+
+// expire closes the shared connections idle for idleExpiry or longer.
+func (p *idlePool) expire(now time.Time) {
+	p.mu.Lock()
+	k := 0
+	for k < len(p.shared) && now.Sub(p.shared[k].since) >= idleExpiry {
+		k++
+	}
+	old := make([]pooledConn, k)
+	copy(old, p.shared[:k])
+	n := copy(p.shared, p.shared[k:])
+	clear(p.shared[n:])
+	p.shared = p.shared[:n]
+	p.mu.Unlock()
+	for _, pc := range old {
+		pc.close()
+	}
+}
+
+// closeShared closes every connection of the shared list (the backend
+// went down, or the service stopped); the loops drop theirs on a command.
+func (p *idlePool) closeShared() {
+	p.mu.Lock()
+	old := p.shared
+	p.shared = nil
+	p.mu.Unlock()
+	for _, pc := range old {
+		pc.close()
+	}
+}
+
+// loopList is the list of loop l; only l calls it.
+func (p *idlePool) loopList(l *eventLoop) *[]*hback { return &p.loops[l.id] }
+
+// fdConn makes a goroutine path connection of an idle descriptor, which
+// it takes over; nil when it cannot.
+func (s *Service) fdConn(b *backend, fd int) *bconn {
+	f := os.NewFile(uintptr(fd), "backend")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		return nil
+	}
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		c.Close()
+		return nil
+	}
+	return s.newBconn(b, tc, true)
+}
