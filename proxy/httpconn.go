@@ -120,7 +120,7 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 		hc.ipKey = client.Addr().AsSlice()
 	}
 	s.mu.Lock()
-	s.st.active++
+	s.connOpenedLocked()
 	if !fromLoop {
 		s.st.total++
 	}
@@ -147,7 +147,7 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 		hc.br.Reset(nil)
 		s.hs.readers.Put(hc.br)
 		s.mu.Lock()
-		s.st.active--
+		s.connClosedLocked()
 		s.st.bytesIn += uint64(hc.tc.in)
 		s.st.bytesOut += uint64(hc.tc.out)
 		delete(s.hs.conns, hc)
@@ -242,7 +242,7 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 
 // begin starts the record of a request whose first byte has arrived.
 func (hc *httpConn) begin() {
-	hc.ex.Begin(time.Now(), "HTTP/1.1")
+	hc.ex.Begin(time.Now(), hc.client, "HTTP/1.1")
 	hc.booked, hc.b, hc.g = false, nil, nil
 	hc.ex.TLS = hc.tls
 	hc.outAt = hc.tc.out

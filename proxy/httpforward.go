@@ -528,9 +528,3 @@ func (s *Service) acquireThis(b *backend) bool {
 	b.active++
 	return true
 }
-
-// noBackendSlot reports whether err says that no backend was up or had
-// room for a request.
-func noBackendSlot(err error) bool {
-	return errors.Is(err, errNoBackend) || errors.Is(err, errQueueFull) || errors.Is(err, errQueueTime)
-}

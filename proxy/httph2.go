@@ -52,7 +52,7 @@ var h2Drop = map[string]bool{
 // serveStream serves one HTTP/2 stream.
 func (s *Service) serveStream(w http.ResponseWriter, r *http.Request, hc *httpConn) {
 	x := &request{s: s, ctx: r.Context(), fwd: hc.fwd, client: hc.client, ipKey: hc.ipKey, stopping: hc.stopping}
-	x.ex.Begin(time.Now(), "HTTP/2.0")
+	x.ex.Begin(time.Now(), hc.client, "HTTP/2.0")
 	x.ex.TLS = hc.tls
 	d := &h2Down{w: w, x: x}
 	x.down = d

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -85,6 +86,7 @@ type hconn struct {
 	events uint32
 	sem    chan struct{} // its max_conn slot, given back when it ends; nil: none
 	ip     string
+	client netip.AddrPort
 	ipKey  []byte
 
 	in      []byte // client bytes not used yet: the current request from its start
@@ -171,7 +173,7 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 	c.Close()
 	l := s.relay.loops[int(s.relay.next.Add(1))%len(s.relay.loops)]
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	hc := &hconn{s: s, sctx: ctx, ctx: hctx, cancel: cancel, l: l, fd: fd, sem: sem, ip: client.Addr().String()}
+	hc := &hconn{s: s, sctx: ctx, ctx: hctx, cancel: cancel, l: l, fd: fd, sem: sem, ip: client.Addr().String(), client: client}
 	if s.hashSource {
 		hc.ipKey = client.Addr().AsSlice()
 	}
@@ -185,7 +187,7 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 		}
 		return true
 	}
-	s.st.active++
+	s.connOpenedLocked()
 	s.st.total++
 	s.hs.lconns[hc] = struct{}{}
 	s.hwg.Add(1)
@@ -202,7 +204,7 @@ func (c *hconn) gone(in, out int64) {
 	s := c.s
 	c.cancel()
 	s.mu.Lock()
-	s.st.active--
+	s.connClosedLocked()
 	s.st.bytesIn += uint64(in)
 	s.st.bytesOut += uint64(out)
 	delete(s.hs.lconns, c)
@@ -576,7 +578,7 @@ func (c *hconn) consume(l *eventLoop) {
 				return
 			}
 			c.phase, c.started, c.start = hHead, true, l.now
-			c.ex.Begin(l.wall(l.now), "HTTP/1.1")
+			c.ex.Begin(l.wall(l.now), c.client, "HTTP/1.1")
 			c.g, c.b = nil, nil
 			if !c.served.Load() {
 				c.served.Store(true)
@@ -1490,7 +1492,7 @@ func (c *hconn) handBack(l *eventLoop) {
 	unix.Close(c.fd)
 	s := c.s
 	s.mu.Lock()
-	s.st.active-- // serveHTTPFrom counts it again
+	s.connClosedLocked() // serveHTTPFrom counts it again
 	s.st.bytesIn += uint64(c.bytesIn)
 	s.st.bytesOut += uint64(c.bytesOut)
 	delete(s.hs.lconns, c)

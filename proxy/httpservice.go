@@ -272,9 +272,9 @@ func (s *Service) reapIdle(now time.Time, all bool) {
 }
 
 // book books one finished request, whichever path served it: its
-// metrics, the timeouts and the backend's bytes. Every path calls it
-// exactly once per request, failed ones included; b is the backend it
-// reached, nil when none.
+// metrics, the timeouts, the backend's bytes and the access log line.
+// Every path calls it exactly once per request, failed ones included; b
+// is the backend it reached, nil when none.
 func (s *Service) book(ex *httpcore.Exchange, g *Service, b *backend) {
 	class := CodeError
 	if ex.FromBackend {
@@ -285,7 +285,7 @@ func (s *Service) book(ex *httpcore.Exchange, g *Service, b *backend) {
 	if g == nil {
 		g = s
 	}
-	if !timeout && b == nil {
+	if !timeout && b == nil && s.AccessLog == nil {
 		return
 	}
 	g.mu.Lock()
@@ -295,6 +295,9 @@ func (s *Service) book(ex *httpcore.Exchange, g *Service, b *backend) {
 	if b != nil {
 		b.st.bytesIn += uint64(ex.BackendOut)
 		b.st.bytesOut += uint64(ex.BackendIn)
+	}
+	if s.AccessLog != nil {
+		s.logHTTP(ex, g, b)
 	}
 	g.mu.Unlock()
 }

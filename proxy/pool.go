@@ -194,15 +194,19 @@ func (s *Service) dispatchLocked() {
 // A failed connect is retried up to cfg.Retries times, each on a backend
 // not tried yet (HAProxy's retries with option redispatch): a backend that
 // refuses is most likely down before its check says so, and another one
-// can serve the client now. The returned backend holds a slot.
-func (s *Service) connect(ctx context.Context, network string, key []byte, queue bool) (*backend, net.Conn, error) {
+// can serve the client now. The returned backend holds a slot. rec, when
+// not nil, gets the times and the retries for the access log.
+func (s *Service) connect(ctx context.Context, network string, key []byte, queue bool, rec *tcpRecord) (*backend, net.Conn, error) {
 	var tried []*backend
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		b, err := s.acquire(ctx, key, tried, queue)
+		if rec != nil && err == nil {
+			rec.assigned = time.Now()
+		}
 		if err != nil {
 			if lastErr != nil {
-				return nil, nil, fmt.Errorf("%w; no other backend to retry on (%w)", lastErr, err)
+				return nil, nil, fmt.Errorf("%w; no other backend to retry on (%v)", lastErr, err)
 			}
 			return nil, nil, err
 		}
@@ -214,6 +218,9 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 		}
 		c, err := s.dial(dctx, network, b.cfg.Address)
 		if err == nil {
+			if rec != nil {
+				rec.connected, rec.b = time.Now(), b
+			}
 			return b, c, nil
 		}
 		lastErr = fmt.Errorf("connect to %s: %w", b.cfg.Address, err)
@@ -229,6 +236,9 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 		s.release(b)
 		if !retry {
 			return nil, nil, lastErr
+		}
+		if rec != nil {
+			rec.retries++
 		}
 		s.log.Debug("connect failed, retrying on another backend", "backend", b.cfg.Address, "err", err)
 		tried = append(tried, b)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"vigil/accesslog"
 	"vigil/config"
 	"vigil/proxy/balance"
 )
@@ -68,6 +70,20 @@ type Service struct {
 	// its own for as long as it runs. Set it before Run.
 	Relay *Relay
 	relay *Relay // the one in use while Run runs
+
+	// AccessLog writes a line per request (http) or connection (tcp); nil
+	// writes none. Set it before Run.
+	AccessLog *accesslog.Logger
+	// Conns counts the client connections of every service that shares
+	// it (the daemon's), the access log's actconn; nil counts this
+	// service's own. Set it before Run.
+	Conns *atomic.Int64
+	// feconn is the service's client connections now, the access log's
+	// feconn (st.active without the lock).
+	feconn atomic.Int64
+	// logName is the service's name as a log line's backend: a route
+	// group's "web/route0" is "web.route0" (a '/' would split the field).
+	logName string
 
 	// spliceAfter is the burst (bytes in back-to-back full reads) after
 	// which a TCP direction switches to splice; 0 splices from the start,
@@ -233,6 +249,7 @@ func NewService(cfg config.Service, log *slog.Logger) (*Service, error) {
 		handingOff:  make(chan struct{}),
 	}
 	s.root = s
+	s.logName = strings.ReplaceAll(cfg.Name, "/", ".")
 	s.bufs.New = func() any { b := make([]byte, copyBufSize); return &b }
 	s.dgrams.New = func() any { b := make([]byte, maxDatagram); return &b }
 	s.listen = listenFreebind

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"vigil/proxy/httpcore"
 	"vigil/proxy/proxyproto"
 )
 
@@ -362,18 +363,27 @@ func (s *Service) drainTCP(endDrain func()) {
 // drain is over.
 func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 	s.mu.Lock()
-	s.st.active++
+	s.connOpenedLocked()
 	s.st.total++
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.st.active--
+		s.connClosedLocked()
 		s.serving--
 		s.checkIdleLocked()
 		s.mu.Unlock()
 	}()
 
 	client, local := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	rec := &tcpRecord{start: time.Now(), client: client, status: 200}
+	logged := false
+	defer func() {
+		// before the connection is counted out: HAProxy's feconn
+		// includes the connection it logs
+		if logged {
+			s.logTCP(rec)
+		}
+	}()
 	log := s.log.With("client", client.String())
 	var early []byte // client bytes read together with its PROXY header
 	if s.cfg.ProxyProtocol.Accept {
@@ -392,20 +402,29 @@ func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 			client = unmap(h.Source)
 			local = unmap(h.Destination)
 			log = s.log.With("client", client.String())
+			rec.client = client
 		}
 		early = rest
 	}
+	logged = true
 
 	var key []byte
 	if s.hashSource {
 		key = client.Addr().AsSlice()
 	}
 	stopClose := context.AfterFunc(ctx, func() { c.Close() })
-	b, sc, err := s.connect(ctx, "tcp", key, true)
+	b, sc, err := s.connect(ctx, "tcp", key, true, rec)
 	if !stopClose() || err != nil {
 		if err == nil {
 			sc.Close()
 			s.release(b)
+			rec.b, rec.term = nil, [2]byte{'K', 'C'}
+		} else {
+			cause, stage, status := connectFailure(err, connResult{assigned: rec.assigned})
+			if errors.Is(err, context.Canceled) {
+				cause = httpcore.CauseKilled // the drain is over
+			}
+			rec.term, rec.status = httpcore.Letters(cause, stage), status
 		}
 		log.Debug("closing client: no backend connection", "err", err)
 		c.Close()
@@ -418,6 +437,7 @@ func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 		hdr, err := s.proxyHeader(client, local)
 		if err != nil {
 			log.Warn("closing client: cannot build PROXY header", "err", err)
+			rec.term, rec.status = [2]byte{'P', 'C'}, 502
 			s.closeBoth(c, server, b)
 			return
 		}
@@ -427,19 +447,23 @@ func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 	if len(early) > 0 {
 		if _, err := server.Write(early); err != nil {
 			log.Debug("closing client: write to backend failed", "err", err)
+			rec.term = [2]byte{'S', 'D'}
 			s.closeBoth(c, server, b)
 			return
 		}
 	}
 	if !s.register(ctx, t) {
 		log.Debug("closing client: drain over or backend shut down")
+		rec.term = [2]byte{'K', 'C'}
 		s.closeBoth(c, server, b)
 		return
 	}
 	log.Debug("connected")
 	t.run()
 	s.unregister(t)
-	log.Debug("closed", "reason", t.why(), "in", t.c2s.written.Load(), "out", t.s2c.written.Load())
+	rec.in, rec.out = t.c2s.written.Load(), t.s2c.written.Load()
+	rec.term = tcpTermination(t.why(), t.timedOut)
+	log.Debug("closed", "reason", t.why(), "in", rec.in, "out", rec.out)
 }
 
 // closeBoth ends a connection that never became a tunnel.

@@ -146,7 +146,7 @@ func (s *Service) udpSession(ctx context.Context, ln *net.UDPConn, from netip.Ad
 		key = from.Addr().Unmap().AsSlice()
 	}
 	// Datagrams cannot wait in a queue: a full pool drops them (counted).
-	b, c, err := s.connect(ctx, "udp", key, false)
+	b, c, err := s.connect(ctx, "udp", key, false, nil)
 	if err != nil {
 		s.log.Debug("udp: no backend for client", "client", from.String(), "err", err)
 		return nil

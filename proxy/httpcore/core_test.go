@@ -1,6 +1,7 @@
 package httpcore
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -116,7 +117,7 @@ func TestPolicy(t *testing.T) {
 
 func TestTermination(t *testing.T) {
 	var e Exchange
-	e.Begin(time.Unix(0, 0), "HTTP/1.1")
+	e.Begin(time.Unix(0, 0), netip.AddrPort{}, "HTTP/1.1")
 	if got := term(e); got != "----" {
 		t.Errorf("normal: %s", got)
 	}
@@ -125,7 +126,7 @@ func TestTermination(t *testing.T) {
 	if got := term(e); got != "sH--" || e.Status != 504 || e.FromBackend {
 		t.Errorf("504: %s %d", got, e.Status)
 	}
-	e.Begin(time.Unix(0, 0), "HTTP/1.1")
+	e.Begin(time.Unix(0, 0), netip.AddrPort{}, "HTTP/1.1")
 	e.CookieIn, e.CookieOut, e.Status, e.FromBackend = CookieNone, CookieInserted, 200, true
 	if got := term(e); got != "--NI" {
 		t.Errorf("sticky: %s", got)
@@ -135,7 +136,7 @@ func TestTermination(t *testing.T) {
 	if tr != 1 || tw != 2 || tc != 3 || tresp != 4 || ta != 15 {
 		t.Errorf("timers %v %v %v %v %v", tr, tw, tc, tresp, ta)
 	}
-	e.Begin(time.Unix(0, 0), "HTTP/1.1")
+	e.Begin(time.Unix(0, 0), netip.AddrPort{}, "HTTP/1.1")
 	e.End = 3
 	if tr, tw, tc, tresp, ta := e.Timers(); tr != -1 || tw != -1 || tc != -1 || tresp != -1 || ta != 3 {
 		t.Errorf("unreached timers %v %v %v %v %v", tr, tw, tc, tresp, ta)

@@ -1,6 +1,9 @@
 package httpcore
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Exchange is the record of one request, from its first byte to the last
 // byte of its answer, as every path keeps it: the proxy books it once
@@ -9,6 +12,8 @@ import "time"
 type Exchange struct {
 	// Start is when the request's first byte arrived.
 	Start time.Time
+	// Client is the client's address (after its PROXY header, if any).
+	Client netip.AddrPort
 	// HeadDone is when the whole request head had arrived.
 	HeadDone time.Duration
 	// Queued is when the request began to wait for a backend slot, and
@@ -100,8 +105,8 @@ const (
 )
 
 // Begin starts a record for a request whose first byte arrived at start.
-func (e *Exchange) Begin(start time.Time, proto string) {
-	*e = Exchange{Start: start, Proto: proto,
+func (e *Exchange) Begin(start time.Time, client netip.AddrPort, proto string) {
+	*e = Exchange{Start: start, Client: client, Proto: proto,
 		HeadDone: -1, Queued: -1, Assigned: -1, Connected: -1, ResponseHead: -1, End: -1}
 }
 
@@ -109,10 +114,8 @@ func (e *Exchange) Begin(start time.Time, proto string) {
 // cause and stage, then the sticky cookie's ("--" when not sticky).
 func (e *Exchange) Termination() [4]byte {
 	t := [4]byte{'-', '-', '-', '-'}
-	if e.Cause != CauseNone {
-		t[0] = "-CSPRKDcs"[e.Cause]
-		t[1] = "RQCHDL-"[e.Stage]
-	}
+	l := Letters(e.Cause, e.Stage)
+	t[0], t[1] = l[0], l[1]
 	if e.CookieIn != 0 {
 		t[2] = e.CookieIn
 		t[3] = CookieNone
@@ -124,6 +127,15 @@ func (e *Exchange) Termination() [4]byte {
 		}
 	}
 	return t
+}
+
+// Letters are HAProxy's two termination characters for a cause and the
+// stage it struck at: "--" when nothing went wrong.
+func Letters(c Cause, s Stage) [2]byte {
+	if c == CauseNone {
+		return [2]byte{'-', '-'}
+	}
+	return [2]byte{"-CSPRKDcs"[c], "RQCHDL-"[s]}
 }
 
 // Timers are HAProxy's TR, Tw, Tc, Tr and Ta of the record (section 8.4
