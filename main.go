@@ -203,6 +203,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 			d.Reload(ctx) // logs and records every outcome
 		}
 	}()
+	// SIGUSR1 reopens the access log files (logrotate's postrotate), as
+	// nginx's SIGUSR1 does.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for range usr1 {
+			d.ReopenLogs() // logs the outcome
+		}
+	}()
 	if err := d.Run(ctx); err != nil {
 		log.Error("vigil stopped on error", "err", err)
 		return 1

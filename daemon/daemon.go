@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,6 +58,14 @@ type Daemon struct {
 	openFiles   openFiles // RLIMIT_NOFILE as Run found and raised it
 	lastReload  *api.Reload
 
+	// logs are the access log targets; releases what each proxy service
+	// gives back when it stops; conns the client connections of all
+	// proxy services, the access log's actconn.
+	logs       *accessLogs
+	releasesMu sync.Mutex
+	releases   map[*proxy.Service]func()
+	conns      atomic.Int64
+
 	// Version is reported by the status API; set it before Run.
 	Version string
 
@@ -81,15 +90,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := checkLVSSync(cfg); err != nil {
 		return nil, err
 	}
-	services, err := buildServices(cfg, log)
+	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}, admin: map[string]string{},
+		logs: newAccessLogs(log), releases: map[*proxy.Service]func(){}}
+	services, err := d.buildServices(cfg)
 	if err != nil {
 		return nil, err
 	}
 	lvsManager, ipvsHandle, err := buildLVS(cfg, log)
 	if err != nil {
+		for _, s := range services {
+			d.releaseService(s)
+		}
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, log: log, byName: map[string]*vrrp.Instance{}, services: services, lvs: lvsManager, ipvs: ipvsHandle, admin: map[string]string{}}
+	d.services, d.lvs, d.ipvs = services, lvsManager, ipvsHandle
 	for _, ic := range cfg.VRRP {
 		in, err := vrrp.NewInstance(instanceConfig(ic), vrrp.Hooks{}, log)
 		if err != nil {
@@ -103,6 +117,20 @@ func New(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	}
 	d.metrics = d.newMetrics()
 	return d, nil
+}
+
+// ReopenLogs reopens the access log files, as logrotate asks with SIGUSR1
+// after renaming them, and reconnects the syslog targets. The running
+// config's targets stay as they are; it returns what could not be
+// reopened (that target keeps its old file).
+func (d *Daemon) ReopenLogs() error {
+	err := d.logs.reopen()
+	if err != nil {
+		d.log.Error("access logs not all reopened", "err", err)
+	} else {
+		d.log.Info("access logs reopened")
+	}
+	return err
 }
 
 // MetricsHandler serves the Prometheus metrics.
@@ -283,7 +311,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	for name, s := range d.services {
 		rt.shareRelay(s, d.cfg.Services[serviceIndex(d.cfg, name)], d.ProxyLoops)
-		rt.stops[s] = rt.start("service "+name, true, s.Run)
+		rt.stops[s] = rt.start("service "+name, true, d.runService(s))
 	}
 	if d.lvs != nil {
 		rt.lvsStops = rt.start("lvs", true, d.lvs.Run)

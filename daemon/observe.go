@@ -42,7 +42,8 @@ func (d *Daemon) newMetrics() *metrics.Metrics {
 			}
 			return m.Stats()
 		},
-		Checks: d.checkStates.snapshot,
+		Checks:     d.checkStates.snapshot,
+		AccessLogs: d.logs.stats,
 	})
 }
 

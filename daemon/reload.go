@@ -79,6 +79,8 @@ type reloadPlan struct {
 	instancesKept int
 
 	services      map[string]*proxy.Service
+	newServices   []*proxy.Service // made by the plan: released if it is refused
+	release       func(*proxy.Service)
 	startServices []serviceStart
 	stopServices  []*proxy.Service
 	servicesKept  int
@@ -110,6 +112,9 @@ func (p *reloadPlan) discard() {
 	for _, st := range p.startServices {
 		st.sock.Close()
 	}
+	for _, s := range p.newServices {
+		p.release(s)
+	}
 	if p.ipvs != nil {
 		p.ipvs.Close()
 	}
@@ -131,6 +136,7 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 		cfg: cfg, old: d.cfg, byName: map[string]*vrrp.Instance{},
 		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{},
 		services:    map[string]*proxy.Service{},
+		release:     d.releaseService,
 	}
 	// The plan as built so far: an error return sets p to nil before this
 	// deferred call runs, so it must not discard through p.
@@ -197,10 +203,11 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 		if sc.Mode != "proxy" || p.services[sc.Name] != nil {
 			continue
 		}
-		s, err := proxy.NewService(sc, d.log)
+		s, err := d.newService(cfg, serviceIndex(cfg, sc.Name))
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", sc.Name, err)
+			return nil, err
 		}
+		p.newServices = append(p.newServices, s)
 		p.services[sc.Name] = s
 		st := serviceStart{s: s, name: sc.Name}
 		for name := range replaced {
@@ -322,7 +329,7 @@ func (d *Daemon) commit(rt *runState, p *reloadPlan) error {
 	}
 	for _, st := range p.startServices {
 		rt.shareRelay(st.s, p.cfg.Services[serviceIndex(p.cfg, st.name)], d.ProxyLoops)
-		rt.stops[st.s] = rt.start("service "+st.name, false, st.s.Run)
+		rt.stops[st.s] = rt.start("service "+st.name, false, d.runService(st.s))
 	}
 	d.awaitListening(p)
 

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 
@@ -13,21 +12,64 @@ import (
 	"vigil/vrrp"
 )
 
-// buildServices makes the proxy services of the config; mode: lvs services
-// are the lvs manager's (see buildLVS).
-func buildServices(cfg *config.Config, log *slog.Logger) (map[string]*proxy.Service, error) {
+// buildServices makes the proxy services of the config, with their access
+// logs; mode: lvs services are the lvs manager's (see buildLVS).
+func (d *Daemon) buildServices(cfg *config.Config) (map[string]*proxy.Service, error) {
 	out := map[string]*proxy.Service{}
-	for _, sc := range cfg.Services {
+	for i, sc := range cfg.Services {
 		if sc.Mode == "lvs" {
 			continue
 		}
-		s, err := proxy.NewService(sc, log) // it names itself in its log lines
+		s, err := d.newService(cfg, i)
 		if err != nil {
-			return nil, fmt.Errorf("%s: service %s: %w", cfg.File, sc.Name, err)
+			for _, s := range out {
+				d.releaseService(s)
+			}
+			return nil, err
 		}
 		out[sc.Name] = s
 	}
 	return out, nil
+}
+
+// newService makes the proxy service of cfg.Services[i], attached to its
+// access log and to the connection count the services share.
+func (d *Daemon) newService(cfg *config.Config, i int) (*proxy.Service, error) {
+	sc := cfg.Services[i]
+	s, err := proxy.NewService(sc, d.log) // it names itself in its log lines
+	if err != nil {
+		return nil, fmt.Errorf("%s: service %s: %w", cfg.File, sc.Name, err)
+	}
+	release, err := d.logs.attach(cfg, i, s)
+	if err != nil {
+		return nil, err
+	}
+	s.Conns = &d.conns
+	d.releasesMu.Lock()
+	d.releases[s] = release
+	d.releasesMu.Unlock()
+	return s, nil
+}
+
+// releaseService gives back what newService attached s to, once s has
+// stopped (or will never run).
+func (d *Daemon) releaseService(s *proxy.Service) {
+	d.releasesMu.Lock()
+	release := d.releases[s]
+	delete(d.releases, s)
+	d.releasesMu.Unlock()
+	if release != nil {
+		release()
+	}
+}
+
+// runService is a service's part: it runs until stopped, then lets go of
+// its access log.
+func (d *Daemon) runService(s *proxy.Service) func(context.Context) error {
+	return func(ctx context.Context) error {
+		defer d.releaseService(s)
+		return s.Run(ctx)
+	}
 }
 
 // gateBackends feeds each backend's health check into its service through

@@ -45,6 +45,8 @@ type descs struct {
 	rsActive, rsInactive, rsConns, rsWeight                        *prometheus.Desc
 	rsPacketsIn, rsPacketsOut, rsBytesIn, rsBytesOut               *prometheus.Desc
 	lvsErrors                                                      *prometheus.Desc
+
+	accessLines, accessDropped *prometheus.Desc
 }
 
 func newCollector(src Sources) *collector {
@@ -70,6 +72,9 @@ func newCollector(src Sources) *collector {
 		vrrpAnnouncements:   d("vigil_vrrp_announcements_sent_total", "Gratuitous ARPs and unsolicited neighbour advertisements sent for the VIPs.", inst),
 		vrrpMasterConflicts: d("vigil_vrrp_master_conflicts_total", "Adverts from another master received while this instance was master: a split brain resolving, or a peer that cannot hear this node.", inst),
 		vrrpProblem:         d("vigil_vrrp_problem", "1 while the diagnosis sees a problem of this kind with a peer (master_conflict, config_mismatch, peer_silent); the status API says which peer and the likely cause.", []string{"instance", "kind"}),
+
+		accessLines:   d("vigil_access_log_lines_total", "Access log lines written, by target.", []string{"target"}),
+		accessDropped: d("vigil_access_log_dropped_total", "Access log lines dropped because the target did not keep up (or a write to it failed), by target: the proxy never waits for its log.", []string{"target"}),
 
 		checkUp: d("vigil_check_up", "Health check state after rise/fall: 1 up, 0 down.", []string{"check", "target", "consumer"}),
 
@@ -149,6 +154,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- counter(c.d.lvsErrors, c.lvsErrors.Load())
+	if c.src.AccessLogs != nil {
+		for _, a := range c.src.AccessLogs() {
+			ch <- counter(c.d.accessLines, a.Lines, a.Target)
+			ch <- counter(c.d.accessDropped, a.Dropped, a.Target)
+		}
+	}
 }
 
 // vrrpStates are the states vigil_vrrp_state enumerates.

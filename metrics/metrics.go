@@ -40,6 +40,18 @@ type Sources struct {
 	// Checks returns the state of every watched health check target, one
 	// entry per consumer (checks.Watch.State).
 	Checks func() []CheckState
+	// AccessLogs returns the access log targets open now and their
+	// counters.
+	AccessLogs func() []AccessLog
+}
+
+// AccessLog is one access log target (accesslog.Sink) as metrics reads it.
+type AccessLog struct {
+	// Target is where the lines go, as the config names it.
+	Target string
+	// Lines counts the lines written; Dropped the lines lost because the
+	// target did not keep up (or a write failed).
+	Lines, Dropped uint64
 }
 
 // VRRPInstance is one VRRP instance as metrics reads it.

@@ -75,6 +75,9 @@ func snapshot() Sources {
 				{Name: "dns", Protocol: "udp", Up: true, Total: 9, Dropped: 2},
 			}
 		},
+		AccessLogs: func() []AccessLog {
+			return []AccessLog{{Target: "/var/log/vigil/web.log", Lines: 1200, Dropped: 3}, {Target: "stdout", Lines: 7}}
+		},
 		LVS: func() ([]lvs.Stats, error) {
 			return []lvs.Stats{{
 				Name: "mail", Connections: 30, PacketsIn: 300, PacketsOut: 200, BytesIn: 30000, BytesOut: 20000,
