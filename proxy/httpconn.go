@@ -116,6 +116,15 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 	}
 	hc.request.stopping = hc.stopping
 	hc.down = (*h1Down)(hc)
+	hc.beforeBook = func() {
+		if hc.cw != nil {
+			hc.cw.Flush()
+		}
+		hc.ex.BytesOut = hc.tc.out - hc.outAt
+		if hc.ex.Req != nil && hc.ex.Req.Minor == 0 {
+			hc.ex.Proto = "HTTP/1.0"
+		}
+	}
 	if s.hashSource {
 		hc.ipKey = client.Addr().AsSlice()
 	}
@@ -327,15 +336,6 @@ func (d *h1Down) upgrade(g *Service, b *backend, bc *bconn) bool {
 
 // finish books the request and gives its writer back.
 func (hc *httpConn) finish() {
-	if !hc.booked {
-		if hc.cw != nil {
-			hc.cw.Flush()
-		}
-		hc.ex.BytesOut = hc.tc.out - hc.outAt
-		if hc.ex.Req != nil && hc.ex.Req.Minor == 0 {
-			hc.ex.Proto = "HTTP/1.0"
-		}
-	}
 	hc.request.finish()
 	(*h1Down)(hc).release()
 }
@@ -375,7 +375,7 @@ func (hc *httpConn) upgrade(g *Service, b *backend, bc *bconn) {
 		w.Write(p)
 	}
 	err := w.Flush()
-	(*h1Down)(hc).release()
+	hc.finish() // the request ends with its 101
 	if err == nil {
 		if n := hc.br.Buffered(); n > 0 {
 			p, _ := hc.br.Peek(n)

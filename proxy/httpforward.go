@@ -49,8 +49,9 @@ type downstream interface {
 	// body: what the client still sends of it is read and dropped, and
 	// the client connection closes.
 	refused()
-	// upgrade completes a 101 and relays the connection both ways until
-	// it ends; false when the client side cannot be upgraded.
+	// upgrade completes a 101, books the request, and relays the
+	// connection both ways until it ends; false when the client side
+	// cannot be upgraded.
 	upgrade(g *Service, b *backend, bc *bconn) bool
 	// sent is how many bytes have gone to the client so far.
 	sent() int64
@@ -75,6 +76,9 @@ type request struct {
 	g         *Service // the group that served it
 	b         *backend // the backend it reached; nil: none
 	booked    bool
+	// beforeBook completes the record from the driver's side (the bytes
+	// it wrote) just before it is booked; nil: nothing to add.
+	beforeBook func()
 	// cur is the backend connection in use, which an abort closes.
 	cur atomic.Pointer[bconn]
 }
@@ -96,6 +100,9 @@ func (x *request) finish() {
 		return
 	}
 	x.booked = true
+	if x.beforeBook != nil {
+		x.beforeBook()
+	}
 	x.ex.End = x.since()
 	x.s.book(&x.ex, x.g, x.b)
 }
@@ -294,10 +301,10 @@ func (x *request) exchange(rt routing, b *backend, bc *bconn) (keep, release boo
 			x.down.answer(502)
 			return false, true
 		}
-		// The request ends here; the tunnel that follows is a connection.
+		// The request ends with the 101 (the downstream books it); the
+		// tunnel that follows is a connection.
 		x.ex.Status, x.ex.FromBackend = resp.Status, true
 		x.backendBytes(bc)
-		x.finish()
 		if !x.down.upgrade(g, b, bc) {
 			return false, true
 		}
@@ -311,8 +318,8 @@ func (x *request) exchange(rt routing, b *backend, bc *bconn) (keep, release boo
 	setCookie := s.stickyLine(r, b)
 	stickyMarks(&x.ex, &rt, b, setCookie)
 
-	headSent := x.down.sent()
 	err := x.down.head(resp, setCookie, !keepClient)
+	headSent := x.down.sent()
 	var n int64
 	if err == nil {
 		switch framing {
