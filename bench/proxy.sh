@@ -7,9 +7,11 @@
 # Loopback, one nginx backend, wrk -t2 -c64. Prints medians of req/s, p50,
 # p99 for: wrk straight to nginx, vigil and HAProxy in tcp and http mode
 # (HAProxy http with http-reuse always, vigil without X-Forwarded-For, so
-# both do the same work); ratios to direct
-# and to HAProxy; RSS of vigil and HAProxy idle and at 1000 connections;
-# and where vigil's CPU goes (pprof, through vigil profile).
+# both do the same work), and vigil http with its access log written to a
+# file (HAProxy's line); ratios to direct, to HAProxy, and of vigil http
+# with its access log to without; RSS of vigil and HAProxy idle and at
+# 1000 connections; and where vigil's CPU goes (pprof, through vigil
+# profile).
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 cd "$(dirname "$0")/.."
@@ -87,11 +89,18 @@ services:
     protocol: http
     forwarded_headers: false
     backends: ["127.0.0.1:18080"]
+  - name: bench-http-log
+    listen: 127.0.0.1:18085
+    mode: proxy
+    protocol: http
+    forwarded_headers: false
+    backends: ["127.0.0.1:18080"]
+    access_log: { to: "$work/access.log", format: haproxy }
 VIG
 ${VIGIL_ENV:-} "$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
 vigil_pid=$!
 
-for port in 18080 18081 18082 18083 18084; do
+for port in 18080 18081 18082 18083 18084 18085; do
 	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
 done
 
@@ -109,14 +118,17 @@ to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (
 run() { # name port -> "rps p50 p99"
 	local out; out=$(wrk -t2 -c64 -d"${DUR}s" --latency "http://127.0.0.1:$2/" 2>&1)
 	local rps p50 p99
+	if [ "$1" = vigil-http-log ]; then
+		echo "$(awk '/requests in/ {print $1}' <<<"$out")" >>"$work/logged_requests"
+	fi
 	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
 	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
 	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
 	echo "$rps $p50 $p99"
 }
 declare -A res
-names=(direct vigil-tcp haproxy-tcp vigil-http haproxy-http)
-declare -A port=([direct]=18080 [vigil-tcp]=18082 [haproxy-tcp]=18081 [vigil-http]=18084 [haproxy-http]=18083)
+names=(direct vigil-tcp haproxy-tcp vigil-http haproxy-http vigil-http-log)
+declare -A port=([direct]=18080 [vigil-tcp]=18082 [haproxy-tcp]=18081 [vigil-http]=18084 [haproxy-http]=18083 [vigil-http-log]=18085)
 for r in $(seq "$RUNS"); do
 	for n in "${names[@]}"; do
 		res[$n]+="$(run "$n" "${port[$n]}")"$'\n'
@@ -140,7 +152,7 @@ d=$(col direct 1)
 for n in "${names[@]}"; do
 	rps=$(col "$n" 1); p50=$(col "$n" 2); p99=$(col "$n" 3)
 	ref=""
-	case $n in vigil-tcp) ref=$(col haproxy-tcp 1) ;; vigil-http) ref=$(col haproxy-http 1) ;; haproxy-*) ref=$rps ;; esac
+	case $n in vigil-tcp) ref=$(col haproxy-tcp 1) ;; vigil-http | vigil-http-log) ref=$(col haproxy-http 1) ;; haproxy-*) ref=$rps ;; esac
 	xd=$(awk -v a="$rps" -v b="$d" 'BEGIN {printf "%.2f", a/b}')
 	xh=-; [ -n "$ref" ] && xh=$(awk -v a="$rps" -v b="$ref" 'BEGIN {printf "%.2f", a/b}')
 	printf '%-13s %10.0f %9s %9s %9s %10s\n' "$n" "$rps" "$p50" "$p99" "$xd" "$xh"
@@ -154,6 +166,13 @@ ratio() { # vigil haproxy column -> median over runs of vigil/haproxy
 }
 printf '\nper-run ratios to HAProxy, median: tcp req/s %s p99 %s; http req/s %s p99 %s\n' \
 	"$(ratio vigil-tcp haproxy-tcp 1)" "$(ratio vigil-tcp haproxy-tcp 3)" "$(ratio vigil-http haproxy-http 1)" "$(ratio vigil-http haproxy-http 3)"
+# The access log's cost: vigil http with it to a file against without,
+# per run, and whether the file has a line for every request.
+lines=$(wc -l <"$work/access.log")
+requests=$(awk '{s += $1} END {print s + 0}' "$work/logged_requests")
+printf '\naccess log to a file (haproxy format): vigil http req/s with it %.0f, without %.0f; per-run ratio with/without, median: %s\n' \
+	"$(col vigil-http-log 1)" "$(col vigil-http 1)" "$(ratio vigil-http-log vigil-http 1)"
+printf 'lines written %s for %s requests (the rest dropped: the writer fell behind)\n' "$lines" "$requests"
 printf '\nRSS MB      idle   at 1000 conns\n'
 for n in vigil haproxy; do printf '%-9s %6s %8s\n' "$n" "${rss_idle[$n]}" "${rss_1000[$n]}"; done
 

@@ -8,10 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the web page's browser test (api/browser_test.go) drives it
-# headless through chromedp.
+# headless through chromedp. haproxy: its halog reads vigil's access log
+# lines, and the end-to-end tests compare them with HAProxy's own.
 need=()
 for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump wrk:wrk \
-	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils chromium:chromium; do
+	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils chromium:chromium \
+	haproxy:haproxy; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The IPVS tests boot Debian's stock kernel in qemu (tests/vm) with a static
@@ -44,5 +46,9 @@ echo "== proxy tests again, every HTTP connection on the goroutine path"
 go test -race -count=1 ./proxy -args -http-goroutines
 echo "== proxy tests again, every service on one dedicated relay (as vigil run does)"
 go test -race -count=1 ./proxy -args -dedicated-relay
+echo "== differential fuzzing, briefly: what vigil forwards means the same to net/http (bench/fuzz.sh runs it long)"
+for target in FuzzForwardRequest FuzzForwardResponse; do
+	go test -run '^$' -fuzz "^$target\$" -fuzztime 20s ./proxy/httpcore
+done
 echo "== end-to-end tests (network namespaces, real keepalived)"
 go test -count=1 -timeout 20m ./tests/
