@@ -126,6 +126,9 @@ func (x *request) forward() bool {
 	res, err := connectHTTP(x.ctx, rt.g, rt.key, rt.pref, nil, false)
 	x.ex.Retries, x.ex.Redispatched = res.retries, res.retries > 0
 	x.ex.Assigned, x.ex.Connected = x.at(res.assigned), x.at(res.connected)
+	if res.last != nil {
+		x.ex.Backend = res.last.cfg.Address // the one that refused, on failure
+	}
 	if err != nil {
 		cause, stage, status := connectFailure(err, res)
 		x.ex.Fail(cause, stage, status)
@@ -432,6 +435,7 @@ func readHead(br *bufio.Reader, h *httpcore.Head, request bool) error {
 type connResult struct {
 	b         *backend
 	bc        *bconn
+	last      *backend // the backend tried last, whether it took or not
 	retries   int
 	assigned  time.Time // when the slot was taken
 	connected time.Time // when the connection was ready
@@ -447,6 +451,7 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, fir
 	var res connResult
 	var tried []*backend
 	var lastErr error
+	var failed *backend // the backend the last connect failed to
 	for attempt := 0; ; attempt++ {
 		var b *backend
 		if first != nil && attempt == 0 {
@@ -464,10 +469,19 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, fir
 				return res, err
 			}
 		}
-		res.assigned = time.Now()
+		if failed != nil {
+			// a retry only once another backend took it
+			g.countRetry(failed)
+			res.retries++
+		}
+		now := time.Now()
+		if res.assigned.IsZero() {
+			res.assigned = now
+		}
+		res.last = b
 		if !fresh || attempt > 0 {
-			if bc := b.hc.pool.takeShared(g, b, res.assigned); bc != nil {
-				res.b, res.bc, res.connected = b, bc, res.assigned
+			if bc := b.hc.pool.takeShared(g, b, now); bc != nil {
+				res.b, res.bc, res.connected = b, bc, now
 				return res, nil
 			}
 		}
@@ -480,25 +494,29 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, fir
 		if !g.connectFailed(ctx, b, attempt) {
 			return res, lastErr
 		}
-		res.retries++
+		failed = b
 		tried = append(tried, b)
 	}
 }
 
 // connectFailed counts a failed connect to b, gives its slot back and
-// reports whether the request may be retried on another backend.
+// reports whether the request may try another backend.
 func (g *Service) connectFailed(ctx context.Context, b *backend, attempt int) bool {
 	g.mu.Lock()
 	b.st.connectErrors++
 	g.st.connectErrors++
-	retry := httpcore.MayRetryConnect(attempt, g.cfg.Retries) && ctx.Err() == nil
-	if retry {
-		b.st.retries++
-		g.st.retries++
-	}
 	g.mu.Unlock()
 	g.release(b)
-	return retry
+	return httpcore.MayRetryConnect(attempt, g.cfg.Retries) && ctx.Err() == nil
+}
+
+// countRetry counts a connect that failed on b and is retried on
+// another backend.
+func (g *Service) countRetry(b *backend) {
+	g.mu.Lock()
+	b.st.retries++
+	g.st.retries++
+	g.mu.Unlock()
 }
 
 // dialBackend opens a new connection to b within the connect timeout.

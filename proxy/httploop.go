@@ -830,6 +830,9 @@ func (l *eventLoop) connected(r *hconnected) {
 	if !r.res.assigned.IsZero() && !c.replayed {
 		c.ex.Assigned = r.res.assigned.Sub(c.ex.Start)
 	}
+	if r.res.last != nil {
+		c.ex.Backend = r.res.last.cfg.Address // the one that refused, on failure
+	}
 	if r.err != nil {
 		c.s.log.Debug("request failed: no backend connection", "client", c.ip, "err", r.err)
 		cause, stage, code := connectFailure(r.err, r.res)

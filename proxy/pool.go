@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"vigil/proxy/balance"
+	"vigil/proxy/httpcore"
 )
 
 // weightScale multiplies configured weights before slowstart, as HAProxy
@@ -199,10 +200,24 @@ func (s *Service) dispatchLocked() {
 func (s *Service) connect(ctx context.Context, network string, key []byte, queue bool, rec *tcpRecord) (*backend, net.Conn, error) {
 	var tried []*backend
 	var lastErr error
+	var failed *backend // the backend the last connect failed to
 	for attempt := 0; ; attempt++ {
 		b, err := s.acquire(ctx, key, tried, queue)
+		if err == nil && failed != nil {
+			// a retry only once another backend took it
+			s.mu.Lock()
+			failed.st.retries++
+			s.st.retries++
+			s.mu.Unlock()
+			if rec != nil {
+				rec.retries++
+			}
+		}
 		if rec != nil && err == nil {
-			rec.assigned = time.Now()
+			if rec.assigned.IsZero() {
+				rec.assigned = time.Now()
+			}
+			rec.b = b
 		}
 		if err != nil {
 			if lastErr != nil {
@@ -219,7 +234,7 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 		c, err := s.dial(dctx, network, b.cfg.Address)
 		if err == nil {
 			if rec != nil {
-				rec.connected, rec.b = time.Now(), b
+				rec.connected = time.Now()
 			}
 			return b, c, nil
 		}
@@ -227,19 +242,12 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 		s.mu.Lock()
 		b.st.connectErrors++
 		s.st.connectErrors++
-		retry := attempt < s.cfg.Retries && ctx.Err() == nil
-		if retry {
-			b.st.retries++
-			s.st.retries++
-		}
 		s.mu.Unlock()
 		s.release(b)
-		if !retry {
+		if !httpcore.MayRetryConnect(attempt, s.cfg.Retries) || ctx.Err() != nil {
 			return nil, nil, lastErr
 		}
-		if rec != nil {
-			rec.retries++
-		}
+		failed = b
 		s.log.Debug("connect failed, retrying on another backend", "backend", b.cfg.Address, "err", err)
 		tried = append(tried, b)
 	}

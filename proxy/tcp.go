@@ -418,7 +418,7 @@ func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 		if err == nil {
 			sc.Close()
 			s.release(b)
-			rec.b, rec.term = nil, [2]byte{'K', 'C'}
+			rec.term = [2]byte{'K', 'C'}
 		} else {
 			cause, stage, status := connectFailure(err, connResult{assigned: rec.assigned})
 			if errors.Is(err, context.Canceled) {
