@@ -172,7 +172,7 @@ lines=$(wc -l <"$work/access.log")
 requests=$(awk '{s += $1} END {print s + 0}' "$work/logged_requests")
 printf '\naccess log to a file (haproxy format): vigil http req/s with it %.0f, without %.0f; per-run ratio with/without, median: %s\n' \
 	"$(col vigil-http-log 1)" "$(col vigil-http 1)" "$(ratio vigil-http-log vigil-http 1)"
-printf 'lines written %s for %s requests (the rest dropped: the writer fell behind)\n' "$lines" "$requests"
+printf 'lines written %s; requests wrk completed %s (a line per request: a few more lines are the requests under way when a run ended, fewer lines are drops)\n' "$lines" "$requests"
 printf '\nRSS MB      idle   at 1000 conns\n'
 for n in vigil haproxy; do printf '%-9s %6s %8s\n' "$n" "${rss_idle[$n]}" "${rss_1000[$n]}"; done
 
