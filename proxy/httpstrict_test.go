@@ -141,6 +141,18 @@ func h1Raw(t *testing.T, addr, req string) (int, string) {
 // response's status and body; status 0 with the error when the stream or
 // connection was reset instead.
 func h2Raw(t *testing.T, addr string, fields [][2]string, body []byte) (int, string, error) {
+	return h2Send(t, addr, fields, body, false)
+}
+
+// h2RawTrailers is h2Raw with a body sent without a length, then a
+// trailer section.
+func h2RawTrailers(t *testing.T, addr string, fields [][2]string, body []byte, trailers ...[2]string) (int, string, error) {
+	return h2Send(t, addr, fields, body, true, trailers...)
+}
+
+// h2Send sends the request of h2Raw; with withTrailers, the body is
+// followed by a HEADERS frame of trailers that ends the stream.
+func h2Send(t *testing.T, addr string, fields [][2]string, body []byte, withTrailers bool, trailers ...[2]string) (int, string, error) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -154,12 +166,19 @@ func h2Raw(t *testing.T, addr string, fields [][2]string, body []byte) (int, str
 	fr.WriteSettings()
 	var hb bytes.Buffer
 	enc := hpack.NewEncoder(&hb)
-	for _, f := range fields {
-		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	block := func(fs [][2]string) []byte {
+		hb.Reset()
+		for _, f := range fs {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		return hb.Bytes()
 	}
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: body == nil, EndHeaders: true})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(fields), EndStream: body == nil && !withTrailers, EndHeaders: true})
 	if body != nil {
-		fr.WriteData(1, true, body)
+		fr.WriteData(1, !withTrailers, body)
+	}
+	if withTrailers {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block(trailers), EndStream: true, EndHeaders: true})
 	}
 	status := 0
 	var got []byte
@@ -335,64 +354,6 @@ func TestHTTPSmugglingVectorsRewritten(t *testing.T) {
 		t.Errorf("h2 host field: the backend got %q", got)
 	} else if st != 200 && st != 400 && err == nil {
 		t.Errorf("h2 host field: %d", st)
-	}
-}
-
-// h2RawTrailers is h2Raw with a body sent without a length, then a
-// trailer section.
-func h2RawTrailers(t *testing.T, addr string, fields [][2]string, body []byte, trailers ...[2]string) (int, string, error) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, http2.ClientPreface)
-	fr := http2.NewFramer(c, c)
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	fr.WriteSettings()
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, f := range fields {
-		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
-	fr.WriteData(1, false, body)
-	hb.Reset()
-	for _, f := range trailers {
-		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-	}
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndStream: true, EndHeaders: true})
-	status := 0
-	var got []byte
-	for {
-		f, err := fr.ReadFrame()
-		if err != nil {
-			return status, string(got), err
-		}
-		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				fr.WriteSettingsAck()
-			}
-		case *http2.MetaHeadersFrame:
-			if s, err := strconv.Atoi(f.PseudoValue("status")); err == nil && s >= 200 {
-				status = s
-			}
-			if f.StreamEnded() {
-				return status, string(got), nil
-			}
-		case *http2.DataFrame:
-			got = append(got, f.Data()...)
-			if f.StreamEnded() {
-				return status, string(got), nil
-			}
-		case *http2.RSTStreamFrame:
-			return 0, string(got), fmt.Errorf("stream reset: %v", f.ErrCode)
-		case *http2.GoAwayFrame:
-			return 0, string(got), fmt.Errorf("connection closed: %v", f.ErrCode)
-		}
 	}
 }
 

@@ -77,37 +77,50 @@ func connUsable(c net.Conn) bool {
 	return usable
 }
 
-// takeShared takes the newest usable connection of the shared list for
-// the goroutine path, or nil. Expired ones, and those checked unfit, are
-// closed on the way.
-func (p *idlePool) takeShared(s *Service, b *backend, now time.Time) *bconn {
+// popUsable takes the newest connection of the shared list that has not
+// expired and that the backend has neither closed nor written to since;
+// ok is false when there is none. The others are closed on the way.
+func (p *idlePool) popUsable(now time.Time) (pc pooledConn, ok bool) {
 	for {
 		p.mu.Lock()
 		n := len(p.shared)
 		if n == 0 {
 			p.mu.Unlock()
-			return nil
+			return pooledConn{}, false
 		}
-		pc := p.shared[n-1]
+		pc = p.shared[n-1]
 		p.shared[n-1] = pooledConn{}
 		p.shared = p.shared[:n-1]
 		p.mu.Unlock()
 		if now.Sub(pc.since) >= idleExpiry {
 			pc.close()
 			p.expire(now) // the rest is older still
+			return pooledConn{}, false
+		}
+		usable := false
+		if pc.bc != nil {
+			usable = connUsable(pc.bc.tc.c)
+		} else {
+			usable = idleUsable(pc.fd)
+		}
+		if usable {
+			return pc, true
+		}
+		pc.close()
+	}
+}
+
+// takeShared takes the newest usable connection of the shared list for
+// the goroutine path, or nil.
+func (p *idlePool) takeShared(s *Service, b *backend, now time.Time) *bconn {
+	for {
+		pc, ok := p.popUsable(now)
+		if !ok {
 			return nil
 		}
 		if pc.bc != nil {
-			if !connUsable(pc.bc.tc.c) {
-				pc.close()
-				continue
-			}
 			pc.bc.reused = true
 			return pc.bc
-		}
-		if !idleUsable(pc.fd) {
-			closeFd(pc.fd)
-			continue
 		}
 		if bc := s.fdConn(b, pc.fd); bc != nil {
 			return bc
@@ -120,30 +133,15 @@ func (p *idlePool) takeShared(s *Service, b *backend, now time.Time) *bconn {
 // goroutine path's connection out of Go's poller.
 func (p *idlePool) takeSharedFd(r *Relay, now time.Time) int {
 	for {
-		p.mu.Lock()
-		n := len(p.shared)
-		if n == 0 {
-			p.mu.Unlock()
-			return -1
-		}
-		pc := p.shared[n-1]
-		p.shared[n-1] = pooledConn{}
-		p.shared = p.shared[:n-1]
-		p.mu.Unlock()
-		if now.Sub(pc.since) >= idleExpiry {
-			pc.close()
-			p.expire(now)
+		pc, ok := p.popUsable(now)
+		if !ok {
 			return -1
 		}
 		if pc.bc == nil {
-			if idleUsable(pc.fd) {
-				return pc.fd
-			}
-			closeFd(pc.fd)
-			continue
+			return pc.fd
 		}
 		tc, ok := pc.bc.tc.c.(*net.TCPConn)
-		if !ok || !connUsable(tc) {
+		if !ok {
 			pc.close()
 			continue
 		}
