@@ -62,6 +62,34 @@ type loopHTTP struct {
 
 func (h *loopHTTP) busy() bool { return len(h.conns) > 0 || h.nidle > 0 }
 
+// http is the loop's HTTP state, made on first use.
+func (l *eventLoop) http() *loopHTTP {
+	if h, ok := l.user.(*loopHTTP); ok {
+		return h
+	}
+	h := &loopHTTP{conns: make(map[*hconn]struct{}), idle: make(map[*backend]struct{})}
+	l.user = h
+	return h
+}
+
+// first looks at a batch's events for idle backend connections before
+// the loop dispatches the rest: one the backend closed, or sent something
+// on, must leave the pool before a request of the same batch takes it.
+func (h *loopHTTP) first(l *eventLoop, events []unix.EpollEvent) {
+	if h.nidle == 0 {
+		return
+	}
+	for i := range events {
+		ev := &events[i]
+		if fd := int(ev.Fd); fd < len(l.fds) {
+			if be, ok := l.fds[fd].(*hback); ok && be.c == nil {
+				be.ready(l, ev.Events)
+				ev.Events = 0
+			}
+		}
+	}
+}
+
 // hphase is where a client connection is in its current request.
 type hphase uint8
 
@@ -192,7 +220,7 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 	s.hs.lconns[hc] = struct{}{}
 	s.hwg.Add(1)
 	s.mu.Unlock()
-	if !l.post(relayCmd{hadd: hc}) {
+	if !l.post(addConn(hc)) {
 		unix.Close(fd)
 		hc.gone(0, 0)
 	}
@@ -216,70 +244,112 @@ func (c *hconn) gone(in, out int64) {
 	s.hwg.Done()
 }
 
-// httpCmd runs a loop command about HTTP connections.
-func (l *eventLoop) httpCmd(cmd relayCmd) {
-	switch {
-	case cmd.hadd != nil:
-		c := cmd.hadd
-		if l.http.conns == nil {
-			l.http.conns = make(map[*hconn]struct{})
-			l.http.idle = make(map[*backend]struct{})
-		}
-		if err := l.register(c.fd, unix.EPOLLIN, c); err != nil {
+// The commands other goroutines post to a loop about its HTTP
+// connections (relayCmd.run), with what undoes them when the loop has
+// stopped (relayCmd.undo).
+
+// addConn has the loop serve a new client connection.
+func addConn(c *hconn) relayCmd {
+	return relayCmd{
+		run: func(l *eventLoop) {
+			h := l.http()
+			if err := l.register(c.fd, unix.EPOLLIN, c); err != nil {
+				unix.Close(c.fd)
+				c.gone(0, 0)
+				return
+			}
+			c.events = unix.EPOLLIN
+			h.conns[c] = struct{}{}
+			l.sweepAtLeast(c.s.httpTick())
+			c.waitRequest(true)
+		},
+		undo: func() {
 			unix.Close(c.fd)
 			c.gone(0, 0)
-			return
-		}
-		c.events = unix.EPOLLIN
-		l.http.conns[c] = struct{}{}
-		l.sweepAtLeast(c.s.httpTick())
-		c.waitRequest(true)
-	case cmd.habort != nil:
-		if c := cmd.habort; l.has(c) {
+		},
+	}
+}
+
+// abortConn closes a connection: reclaimed while idle, or at the end of
+// the drain (a request under way is recorded as killed).
+func abortConn(c *hconn) relayCmd {
+	return relayCmd{run: func(l *eventLoop) {
+		if l.has(c) {
 			if c.started {
 				c.ex.Fail(httpcore.CauseKilled, c.stage(), 0)
 			}
 			c.close(l)
 		}
-	case cmd.hstop != nil:
-		for c := range l.http.conns {
-			if c.s != cmd.hstop {
+	}}
+}
+
+// stopService tells the loop that s is stopping: its idle keep-alive
+// connections close after a grace.
+func stopService(s *Service) relayCmd {
+	return relayCmd{run: func(l *eventLoop) {
+		for c := range l.http().conns {
+			if c.s != s || c.phase != hIdle {
 				continue
 			}
-			if c.phase == hIdle {
-				grace := l.now + int64(min(stopIdleGrace, c.s.Drain))
-				if c.deadline == 0 || c.deadline > grace {
-					c.deadline = grace
-				}
+			grace := l.now + int64(min(stopIdleGrace, c.s.Drain))
+			if c.deadline == 0 || c.deadline > grace {
+				c.deadline = grace
 			}
 		}
-	case cmd.hconnected != nil:
-		l.connected(cmd.hconnected)
-	case cmd.hsteal != nil:
-		fd := -1
-		if be := l.takeOwnIdle(cmd.hsteal.b); be != nil {
-			l.forget(be.fd, true)
-			fd = be.fd
-		}
-		cmd.hsteal.reply <- fd
-	case cmd.hgone != nil:
-		// On a relay that outlives the service (the daemon's), its idle
-		// backend connections would otherwise wait out idleExpiry.
-		for b := range l.http.idle {
-			if list := *b.hc.pool.loopList(l); len(list) > 0 && list[0].g.root == cmd.hgone {
+	}}
+}
+
+// serviceGone closes the idle backend connections of a service that has
+// stopped: on a relay that outlives the service (the daemon's), they
+// would otherwise wait out idleExpiry.
+func serviceGone(s *Service) relayCmd {
+	return relayCmd{run: func(l *eventLoop) {
+		for b := range l.http().idle {
+			if list := *b.hc.pool.loopList(l); len(list) > 0 && list[0].g.root == s {
 				l.dropIdleTo(b)
 			}
 		}
-	case cmd.hdown != nil:
-		// The backend went down: its idle connections go, as on the
-		// goroutine path (it may come back as another process).
-		l.dropIdleTo(cmd.hdown)
+	}}
+}
+
+// backendDown closes the loop's idle connections to a backend that went
+// down, as on the goroutine path (it may come back as another process).
+func backendDown(b *backend) relayCmd {
+	return relayCmd{run: func(l *eventLoop) { l.dropIdleTo(b) }}
+}
+
+// connectedCmd hands a goroutine's answer for a request's backend
+// connection to the loop.
+func connectedCmd(r *hconnected) relayCmd {
+	return relayCmd{
+		run: func(l *eventLoop) { l.connected(r) },
+		undo: func() {
+			if r.err == nil {
+				closeFd(r.fd)
+				r.g.release(r.b)
+			}
+		},
+	}
+}
+
+// stealCmd asks the loop for one of its idle connections to a backend.
+func stealCmd(req *stealReq) relayCmd {
+	return relayCmd{
+		run: func(l *eventLoop) {
+			fd := -1
+			if be := l.takeOwnIdle(req.b); be != nil {
+				l.forget(be.fd, true)
+				fd = be.fd
+			}
+			req.reply <- fd
+		},
+		undo: func() { req.reply <- -1 },
 	}
 }
 
 // has reports whether c is one of the loop's connections.
 func (l *eventLoop) has(c *hconn) bool {
-	_, ok := l.http.conns[c]
+	_, ok := l.http().conns[c]
 	return ok
 }
 
@@ -288,17 +358,17 @@ func (l *eventLoop) wall(t int64) time.Time { return l.start.Add(time.Duration(t
 
 // dropIdleTo closes the loop's idle connections to b.
 func (l *eventLoop) dropIdleTo(b *backend) {
-	if _, ok := l.http.idle[b]; !ok {
+	if _, ok := l.http().idle[b]; !ok {
 		return
 	}
 	list := b.hc.pool.loopList(l)
 	for i, be := range *list {
 		l.drop(be.fd)
-		l.http.nidle--
+		l.http().nidle--
 		(*list)[i] = nil
 	}
 	*list = (*list)[:0]
-	delete(l.http.idle, b)
+	delete(l.http().idle, b)
 }
 
 // stealReq asks a loop for one of its idle connections to b; the reply
@@ -318,7 +388,7 @@ func (l *eventLoop) stealIdle(r *Relay, b *backend) int {
 			continue
 		}
 		req := &stealReq{b: b, reply: make(chan int, 1)}
-		if !other.post(relayCmd{hsteal: req}) {
+		if !other.post(stealCmd(req)) {
 			continue
 		}
 		if fd := <-req.reply; fd >= 0 {
@@ -328,41 +398,24 @@ func (l *eventLoop) stealIdle(r *Relay, b *backend) int {
 	return -1
 }
 
-// httpDrop undoes a command that a stopped loop will not run.
-func (l *eventLoop) httpDrop(cmd relayCmd) {
-	switch {
-	case cmd.hsteal != nil:
-		cmd.hsteal.reply <- -1
-	case cmd.hadd != nil:
-		unix.Close(cmd.hadd.fd)
-		cmd.hadd.gone(0, 0)
-	case cmd.hconnected != nil:
-		r := cmd.hconnected
-		if r.err == nil {
-			closeFd(r.fd)
-			r.g.release(r.b)
-		}
-	}
-}
-
-// httpStopAll closes every HTTP connection and idle backend connection.
-func (l *eventLoop) httpStopAll() {
-	for c := range l.http.conns {
+// stop closes every HTTP connection and idle backend connection.
+func (h *loopHTTP) stop(l *eventLoop) {
+	for c := range h.conns {
 		c.close(l)
 	}
-	for b := range l.http.idle {
+	for b := range h.idle {
 		l.dropIdleTo(b)
 	}
 }
 
-// httpSweep enforces the HTTP timeouts and expires idle backend connections.
-func (l *eventLoop) httpSweep() {
-	for c := range l.http.conns {
+// sweep enforces the HTTP timeouts and expires idle backend connections.
+func (h *loopHTTP) sweep(l *eventLoop) {
+	for c := range h.conns {
 		if c.deadline > 0 && l.now >= c.deadline {
 			c.timeout(l)
 		}
 	}
-	for b := range l.http.idle {
+	for b := range h.idle {
 		list := b.hc.pool.loopList(l)
 		n := 0
 		for n < len(*list) && time.Duration(l.now-(*list)[n].idleAt) >= idleExpiry {
@@ -370,16 +423,16 @@ func (l *eventLoop) httpSweep() {
 			n++
 		}
 		if n > 0 {
-			l.http.nidle -= n
+			h.nidle -= n
 			k := copy(*list, (*list)[n:])
 			clear((*list)[k:])
 			*list = (*list)[:k]
 			if k == 0 {
-				delete(l.http.idle, b)
+				delete(h.idle, b)
 			}
 		}
 	}
-	if l.http.busy() {
+	if h.busy() {
 		l.sweepAtLeast(httpSweepTick)
 	}
 }
@@ -706,7 +759,7 @@ func (l *eventLoop) takeIdle(b *backend, g *Service) *hback {
 // takeOwnIdle takes the newest unexpired connection to b on this loop's
 // list of its pool.
 func (l *eventLoop) takeOwnIdle(b *backend) *hback {
-	if _, ok := l.http.idle[b]; !ok {
+	if _, ok := l.http().idle[b]; !ok {
 		return nil
 	}
 	list := b.hc.pool.loopList(l)
@@ -715,9 +768,9 @@ func (l *eventLoop) takeOwnIdle(b *backend) *hback {
 		be := (*list)[n-1]
 		(*list)[n-1] = nil
 		*list = (*list)[:n-1]
-		l.http.nidle--
+		l.http().nidle--
 		if n == 1 {
-			delete(l.http.idle, b)
+			delete(l.http().idle, b)
 		}
 		if time.Duration(l.now-be.idleAt) < idleExpiry {
 			be.reused = true
@@ -746,11 +799,11 @@ func (l *eventLoop) putIdle(be *hback) {
 		k := copy(*list, (*list)[1:])
 		(*list)[k] = nil
 		*list = (*list)[:k]
-		l.http.nidle--
+		l.http().nidle--
 	}
 	*list = append(*list, be)
-	l.http.idle[be.b] = struct{}{}
-	l.http.nidle++
+	l.http().idle[be.b] = struct{}{}
+	l.http().nidle++
 	l.sweepAtLeast(httpSweepTick)
 }
 
@@ -763,9 +816,9 @@ func (l *eventLoop) dropIdle(be *hback) {
 			copy((*list)[i:], (*list)[i+1:])
 			(*list)[len(*list)-1] = nil
 			*list = (*list)[:len(*list)-1]
-			l.http.nidle--
+			l.http().nidle--
 			if len(*list) == 0 {
-				delete(l.http.idle, be.b)
+				delete(l.http().idle, be.b)
 			}
 			break
 		}
@@ -808,7 +861,7 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 				g.release(cr.b)
 			}
 		}
-		if !l.post(relayCmd{hconnected: res}) && res.err == nil {
+		if !l.post(connectedCmd(res)) && res.err == nil {
 			closeFd(res.fd)
 			g.release(res.b)
 		}
@@ -818,7 +871,7 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 // connected takes a goroutine's answer for a request's backend connection.
 func (l *eventLoop) connected(r *hconnected) {
 	c := r.c
-	if _, ok := l.http.conns[c]; !ok || c.closed || c.phase != hConnect {
+	if _, ok := l.http().conns[c]; !ok || c.closed || c.phase != hConnect {
 		if r.err == nil {
 			closeFd(r.fd)
 			r.g.release(r.b)
@@ -868,7 +921,7 @@ func (c *hconn) attach(l *eventLoop, be *hback) {
 	if c.closed {
 		return
 	}
-	head := httpcore.AppendRequestHead(l.http.scratch[:0], &c.req, httpcore.Forwarding{Add: c.s.cfg.ForwardedHeaders, ClientIP: c.ip, Proto: "http"})
+	head := httpcore.AppendRequestHead(l.http().scratch[:0], &c.req, httpcore.Forwarding{Add: c.s.cfg.ForwardedHeaders, ClientIP: c.ip, Proto: "http"})
 	if k := int(min(c.reqLeft, int64(len(c.in)))); k > 0 && len(head)+k <= relayBufSize {
 		// head and body in one write
 		head = append(head, c.in[:k]...)
@@ -876,7 +929,7 @@ func (c *hconn) attach(l *eventLoop, be *hback) {
 		c.reqLeft -= int64(k)
 		c.ex.BytesIn += int64(k)
 	}
-	l.http.scratch = head[:0]
+	l.http().scratch = head[:0]
 	if c.toBackend(l, head) && c.sendBody(l) {
 		c.sent()
 	}
@@ -1030,7 +1083,7 @@ func (be *hback) readable(l *eventLoop, c *hconn) {
 // response takes bytes the backend sent; false when the request ended or
 // failed.
 func (c *hconn) response(l *eventLoop, p []byte) bool {
-	var out []byte // the head and body for the client, in l.http.scratch
+	var out []byte // the head and body for the client, in l.http().scratch
 	if !c.respHead {
 		head, rest, ok := c.responseHead(l, p)
 		if !ok || head == nil {
@@ -1045,12 +1098,12 @@ func (c *hconn) response(l *eventLoop, p []byte) bool {
 	switch {
 	case c.respMode == httpcore.ChunkedBody:
 		// re-framed, never forwarded as it came
-		k, out, done, err = c.chunks.Feed(p, append(l.http.scratch[:0], out...))
-		l.http.scratch = out[:0]
+		k, out, done, err = c.chunks.Feed(p, append(l.http().scratch[:0], out...))
+		l.http().scratch = out[:0]
 	case out != nil:
 		k, done = c.body(p)
 		out = append(out, p[:k]...)
-		l.http.scratch = out[:0]
+		l.http().scratch = out[:0]
 	default:
 		k, done = c.body(p)
 		out = p[:k]
@@ -1109,7 +1162,7 @@ func (c *hconn) responseHead(l *eventLoop, p []byte) (head, rest []byte, ok bool
 			return nil, nil, false
 		}
 		if httpcore.ForwardInterim(&c.req, &c.resp) {
-			if !c.toClient(l, httpcore.AppendResponseHead(l.http.scratch[:0], &c.resp, nil, false)) {
+			if !c.toClient(l, httpcore.AppendResponseHead(l.http().scratch[:0], &c.resp, nil, false)) {
 				return nil, nil, false
 			}
 		}
@@ -1128,7 +1181,7 @@ func (c *hconn) responseHead(l *eventLoop, p []byte) (head, rest []byte, ok bool
 	}
 	keep, _ := httpcore.KeepAlive(&c.req, &c.resp, c.respMode)
 	c.keepClient = keep && !c.stopping() && !c.early
-	return httpcore.AppendResponseHead(l.http.scratch[:0], &c.resp, c.setCookie, !c.keepClient), data, true
+	return httpcore.AppendResponseHead(l.http().scratch[:0], &c.resp, c.setCookie, !c.keepClient), data, true
 }
 
 // errUnaskedUpgrade is a 101 to a request that asked for no upgrade.
@@ -1453,7 +1506,7 @@ func (c *hconn) close(l *eventLoop) {
 		c.out, c.outBuf = nil, nil
 	}
 	c.in = nil
-	delete(l.http.conns, c)
+	delete(l.http().conns, c)
 	l.drop(c.fd)
 	c.gone(c.bytesIn, c.bytesOut)
 }
@@ -1471,7 +1524,7 @@ func (c *hconn) handBack(l *eventLoop) {
 	c.started = false // the goroutine path records the request from its start
 	c.closed = true
 	c.idle.Store(false)
-	delete(l.http.conns, c)
+	delete(l.http().conns, c)
 	l.forget(c.fd, true)
 	fd, err := unix.Dup(c.fd)
 	var nc net.Conn

@@ -256,7 +256,7 @@ func TestHTTPLoopSharedRelayServiceStop(t *testing.T) {
 	// Commands run in order: the service posted its stop before Run
 	// returned, so a steal posted now finds no idle connection left.
 	req := &stealReq{b: r.byAddr[be.addr], reply: make(chan int, 1)}
-	if !relay.loops[0].post(relayCmd{hsteal: req}) {
+	if !relay.loops[0].post(stealCmd(req)) {
 		t.Fatal("relay stopped")
 	}
 	if fd := <-req.reply; fd >= 0 {

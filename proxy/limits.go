@@ -92,7 +92,7 @@ func (s *Service) reclaimIdle(n int) int {
 		case c.hc != nil && c.hc.idle.CompareAndSwap(true, false):
 			c.hc.abort()
 			closed++
-		case c.lc != nil && c.lc.idle.CompareAndSwap(true, false) && c.lc.l.post(relayCmd{habort: c.lc}):
+		case c.lc != nil && c.lc.idle.CompareAndSwap(true, false) && c.lc.l.post(abortConn(c.lc)):
 			closed++
 		}
 	}

@@ -230,14 +230,26 @@ type relayCmd struct {
 	reason string
 	stop   bool
 
-	// HTTP connections (httploop.go)
-	hadd       *hconn
-	habort     *hconn
-	hstop      *Service    // the service is stopping: its idle connections close after a grace
-	hgone      *Service    // the service has stopped: its idle backend connections close
-	hconnected *hconnected // a backend connection (or the failure) for a request
-	hdown      *backend    // the backend went down: close its idle connections
-	hsteal     *stealReq   // another loop wants an idle connection to a backend
+	// run is work another part of the proxy (the HTTP connections,
+	// httploop.go) has the loop do on its own thread; undo, when the loop
+	// stopped before it could run it, lets go of what run would have
+	// taken over.
+	run  func(l *eventLoop)
+	undo func()
+}
+
+// loopUser is what another part of the proxy keeps on a loop beside its
+// tunnels (the HTTP connections and idle backend connections,
+// httploop.go), called at the points where the tunnels need the same.
+type loopUser interface {
+	// first sees each batch of events before the loop dispatches it,
+	// and takes the ones it handles then (their Events zeroed).
+	first(l *eventLoop, events []unix.EpollEvent)
+	// sweep enforces its timeouts; busy says whether it needs sweeps.
+	sweep(l *eventLoop)
+	busy() bool
+	// stop ends all it holds: the loop stops.
+	stop(l *eventLoop)
 }
 
 // loopFD is a descriptor an event loop watches: one end of a tunnel, an
@@ -270,7 +282,7 @@ type eventLoop struct {
 	sweepEvery int64 // finest idle-timeout tick of the tunnels on the loop; 0: none
 	nextSweep  int64
 
-	http loopHTTP // HTTP connections and idle backend connections (httploop.go)
+	user loopUser // nil until another part keeps state on the loop
 }
 
 func newEventLoop() (*eventLoop, error) {
@@ -466,19 +478,8 @@ func epollWaitBlocking(epfd int, events []unix.EpollEvent, timeout int) (int, er
 // dispatch handles one batch of ready events, then the queued commands and
 // a due sweep; true when the loop must stop.
 func (l *eventLoop) dispatch(events []unix.EpollEvent) bool {
-	if l.http.nidle > 0 {
-		// Idle backend connections first: one the backend closed, or
-		// sent something on, must leave the pool before a request of
-		// this batch takes it.
-		for i := range events {
-			ev := &events[i]
-			if fd := int(ev.Fd); fd < len(l.fds) {
-				if be, ok := l.fds[fd].(*hback); ok && be.c == nil {
-					be.ready(l, ev.Events)
-					ev.Events = 0
-				}
-			}
-		}
+	if l.user != nil {
+		l.user.first(l, events)
 	}
 	woken := false
 	for i := range events {
@@ -534,8 +535,8 @@ func (l *eventLoop) runCmds() bool {
 			if _, ok := l.tunnels[c.abort]; ok {
 				l.finish(c.abort, c.reason, false)
 			}
-		default:
-			l.httpCmd(c)
+		case c.run != nil:
+			c.run(l)
 		}
 	}
 	return false
@@ -552,7 +553,9 @@ func (l *eventLoop) drainCmds() {
 			l.closeEnds(c.add)
 			c.add.end("relay stopped", false)
 		}
-		l.httpDrop(c)
+		if c.undo != nil {
+			c.undo()
+		}
 	}
 }
 
@@ -560,7 +563,9 @@ func (l *eventLoop) stopAll(reason string) {
 	for t := range l.tunnels {
 		l.finish(t, reason, false)
 	}
-	l.httpStopAll()
+	if l.user != nil {
+		l.user.stop(l)
+	}
 }
 
 // register puts fd in the epoll set with events, for f.
@@ -931,8 +936,10 @@ func (l *eventLoop) setFdEvents(fd int, cur *uint32, events uint32) error {
 // and a client that stopped reading is idle even though the backend still
 // has data for it.
 func (l *eventLoop) sweep() {
-	l.httpSweep()
-	if len(l.tunnels) == 0 && !l.http.busy() {
+	if l.user != nil {
+		l.user.sweep(l)
+	}
+	if len(l.tunnels) == 0 && (l.user == nil || !l.user.busy()) {
 		l.sweepEvery = 0
 		return
 	}

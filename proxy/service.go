@@ -409,7 +409,7 @@ func (s *Service) setBackendUp(address string, up bool, reason string) bool {
 		b.hc.pool.closeShared()
 		if r := s.root.loops.Load(); r != nil {
 			for _, l := range r.loops {
-				l.post(relayCmd{hdown: b})
+				l.post(backendDown(b))
 			}
 		}
 	}

@@ -64,7 +64,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 		relay := s.relay
 		stopLoops := context.AfterFunc(ctx, func() {
 			for _, l := range relay.loops {
-				l.post(relayCmd{hstop: s})
+				l.post(stopService(s))
 			}
 		})
 		defer stopLoops()
@@ -214,7 +214,7 @@ func (s *Service) runTCP(ctx context.Context) error {
 	s.hwg.Wait()
 	if loopHTTP && s.Relay != nil {
 		for _, l := range s.relay.loops {
-			l.post(relayCmd{hgone: s})
+			l.post(serviceGone(s))
 		}
 	}
 	return nil
@@ -348,7 +348,7 @@ func (s *Service) drainTCP(endDrain func()) {
 		s.log.Info("drain period over, closing connections", "count", n)
 	}
 	for _, c := range lconns {
-		c.l.post(relayCmd{habort: c})
+		c.l.post(abortConn(c))
 	}
 	for _, t := range left {
 		t.abort("service stopped")
