@@ -63,6 +63,7 @@ type httpBackend struct {
 type bconn struct {
 	tc        timedConn
 	br        *bufio.Reader
+	fd        int // its descriptor, for the idle pool's check; -1: unknown
 	b         *backend
 	reused    bool
 	idleSince time.Time
@@ -70,8 +71,11 @@ type bconn struct {
 
 // newBconn wraps a backend connection for the goroutine path.
 func (s *Service) newBconn(b *backend, c *net.TCPConn, reused bool) *bconn {
-	bc := &bconn{b: b, reused: reused, tc: timedConn{c: c, rd: s.cfg.Timeouts.Server.D(), wd: s.cfg.Timeouts.Server.D()}}
+	bc := &bconn{b: b, reused: reused, fd: -1, tc: timedConn{c: c, rd: s.cfg.Timeouts.Server.D(), wd: s.cfg.Timeouts.Server.D()}}
 	bc.br = bufio.NewReaderSize(&bc.tc, httpReaderSize)
+	if rc, err := c.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { bc.fd = int(fd) })
+	}
 	return bc
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,26 +56,14 @@ func (pc pooledConn) close() {
 
 // idleUsable reports whether an idle connection can carry a request: the
 // backend has neither closed it nor sent anything on it since its last
-// response (a late or stray response would reach the next client).
+// response (a late or stray response would reach the next client). A
+// non-blocking peek as a raw system call: the caller owns the connection,
+// so its descriptor cannot be closed meanwhile, and the scheduler need
+// not hear of a call that returns at once.
 func idleUsable(fd int) bool {
 	var b [1]byte
-	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-	return err == unix.EAGAIN
-}
-
-// connUsable is idleUsable for a goroutine path connection.
-func connUsable(c net.Conn) bool {
-	sc, ok := c.(*net.TCPConn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	usable := false
-	rc.Control(func(fd uintptr) { usable = idleUsable(int(fd)) })
-	return usable
+	_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return e == unix.EAGAIN
 }
 
 // popUsable takes the newest connection of the shared list that has not
@@ -97,13 +86,11 @@ func (p *idlePool) popUsable(now time.Time) (pc pooledConn, ok bool) {
 			p.expire(now) // the rest is older still
 			return pooledConn{}, false
 		}
-		usable := false
+		fd := pc.fd
 		if pc.bc != nil {
-			usable = connUsable(pc.bc.tc.c)
-		} else {
-			usable = idleUsable(pc.fd)
+			fd = pc.bc.fd
 		}
-		if usable {
+		if fd >= 0 && idleUsable(fd) {
 			return pc, true
 		}
 		pc.close()
