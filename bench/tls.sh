@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# HTTPS and HTTP/2 throughput, vigil against HAProxy, side by side (root).
+#   sudo ./bench/tls.sh              # 3 interleaved runs of 10s each
+#   RUNS=5 SECONDS_PER_RUN=10 ./bench/tls.sh
+# Loopback, one nginx backend, the same ECDSA P-256 certificate on both
+# proxies (HAProxy with alpn h2,http/1.1, nbthread 2, http-reuse always;
+# vigil with http2 and no X-Forwarded-For, so both do the same work).
+# Prints medians of req/s (and p50, p99 where the tool gives them) for:
+#   https-ka  HTTPS keep-alive, wrk -t2 -c64
+#   https-hs  HTTPS with a full handshake per request (Connection: close), wrk -t2 -c64
+#   h2        HTTP/2 over TLS, h2load -c64 -m10 -t2
+# and the median of the per-run ratios of vigil to HAProxy.
+set -euo pipefail
+ulimit -n 65536 2>/dev/null || true
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+DUR=${SECONDS_PER_RUN:-10}
+need=()
+for p in nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client openssl:openssl; do
+	command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
+done
+if ((${#need[@]})); then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
+
+go build -o "$work/vigil" .
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	-keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:18180 reuseport;
+        location / { return 200 "hello from nginx\n"; }
+    }
+}
+NGINX
+nginx -c "$work/nginx.conf" & pids+=($!)
+
+cat >"$work/haproxy.cfg" <<HAP
+global
+    maxconn 8000
+    nbthread 2
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend tls_in
+    bind 127.0.0.1:18181 ssl crt $work/haproxy.pem alpn h2,http/1.1
+    default_backend be
+backend be
+    http-reuse always
+    server nginx 127.0.0.1:18180
+HAP
+haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
+
+# Both proxies at nice 0, as in bench/proxy.sh.
+cat >"$work/vigil.yaml" <<VIG
+api: { listen: "", socket: "$work/vigil.sock" }
+nice: 0
+services:
+  - name: tls
+    listen: 127.0.0.1:18182
+    mode: proxy
+    protocol: http
+    forwarded_headers: false
+    tls: { certs: [{ cert: "$work/cert.pem", key: "$work/key.pem" }], http2: true }
+    backends: ["127.0.0.1:18180"]
+VIG
+"$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
+
+for port in 18180 18181 18182; do
+	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+done
+
+# wrk's latency is printed as 1.23ms / 456.78us / 1.2s: normalise to ms.
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
+wrk_run() { # port [extra wrk args] -> "rps p50 p99"
+	local port=$1
+	shift
+	local out
+	out=$(wrk -t2 -c64 -d"${DUR}s" --latency "$@" "https://127.0.0.1:$port/" 2>&1)
+	echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")") $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+}
+h2_run() { # port -> "rps - -" (h2load gives no percentiles)
+	local out
+	out=$(h2load -c64 -m10 -t2 -D"$DUR" "https://127.0.0.1:$1/" 2>&1)
+	echo "$(awk '/^finished in/ {print $4}' <<<"$out") - -"
+}
+declare -A res
+names=(vigil-https-ka haproxy-https-ka vigil-https-hs haproxy-https-hs vigil-h2 haproxy-h2)
+for r in $(seq "$RUNS"); do
+	for n in "${names[@]}"; do
+		port=18182
+		[[ $n == haproxy-* ]] && port=18181
+		case $n in
+		*-https-ka) out=$(wrk_run "$port") ;;
+		*-https-hs) out=$(wrk_run "$port" -H "Connection: close") ;;
+		*-h2) out=$(h2_run "$port") ;;
+		esac
+		res[$n]+="$out"$'\n'
+		echo "run $r $n: $out" >&2
+	done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+col() { awk -v c="$2" 'NF {print $c}' <<<"${res[$1]}" | median; }
+ratio() { # vigil haproxy column -> median over runs of vigil/haproxy
+	paste <(awk -v c="$3" 'NF {print $c}' <<<"${res[$1]}") <(awk -v c="$3" 'NF {print $c}' <<<"${res[$2]}") |
+		awk '$2 != "-" && $2 > 0 {printf "%.3f\n", $1/$2}' | median
+}
+printf '\nloopback, nginx backend, ECDSA P-256, %ss runs, median of %s\n' "$DUR" "$RUNS"
+printf '%-18s %10s %9s %9s\n' target req/s p50_ms p99_ms
+for n in "${names[@]}"; do
+	printf '%-18s %10.0f %9s %9s\n' "$n" "$(col "$n" 1)" "$(col "$n" 2)" "$(col "$n" 3)"
+done
+printf '\nper-run ratios of vigil to HAProxy, median:\n'
+for w in https-ka https-hs h2; do
+	p99=-
+	[ "$w" != h2 ] && p99=$(ratio "vigil-$w" "haproxy-$w" 3)
+	printf '  %-9s req/s %s  p99 %s\n' "$w" "$(ratio "vigil-$w" "haproxy-$w" 1)" "$p99"
+done
