@@ -222,13 +222,14 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 		err := readHead(hc.br, &hc.req, true)
 		hc.ex.BytesIn = hc.tc.in - int64(hc.br.Buffered()) - in
 		if err != nil {
-			code := httpcore.StatusOf(err)
-			cause := httpcore.CauseProxy
+			// a head refused, a client too slow, or one that left
+			code, cause := 0, httpcore.CauseClient
+			var he *httpcore.Error
 			switch {
+			case errors.As(err, &he):
+				code, cause = he.Status, httpcore.CauseProxy
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				code, cause = 408, httpcore.CauseClientTimeout
-			case errors.Is(err, io.ErrUnexpectedEOF), !isHTTPCoreError(err):
-				code, cause = 0, httpcore.CauseClient
 			}
 			hc.ex.Fail(cause, httpcore.StageRequest, code)
 			if code != 0 {
@@ -255,11 +256,6 @@ func (hc *httpConn) begin() {
 	hc.booked, hc.b, hc.g = false, nil, nil
 	hc.ex.TLS = hc.tls
 	hc.outAt = hc.tc.out
-}
-
-func isHTTPCoreError(err error) bool {
-	var he *httpcore.Error
-	return errors.As(err, &he)
 }
 
 // h1Down is an HTTP/1.1 connection as the request engine's downstream.
@@ -366,9 +362,9 @@ func (hc *httpConn) linger(max int64) {
 // which takes over the backend slot.
 func (hc *httpConn) upgrade(g *Service, b *backend, bc *bconn) {
 	s := hc.s
-	w := (*h1Down)(hc).writer()
-	hc.scratch = httpcore.AppendResponseHead(hc.scratch[:0], &hc.resp, nil, false)
-	w.Write(hc.scratch)
+	d := (*h1Down)(hc)
+	d.head(&hc.resp, nil, false)
+	w := d.writer()
 	// Bytes either side sent right after the heads are already buffered.
 	if n := bc.br.Buffered(); n > 0 {
 		p, _ := bc.br.Peek(n)

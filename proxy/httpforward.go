@@ -153,28 +153,6 @@ func (x *request) forward() bool {
 	return keep
 }
 
-// connectFailure is what a request that got no backend connection
-// records, and the status it is answered with (0: nothing can be sent).
-func connectFailure(err error, res connResult) (httpcore.Cause, httpcore.Stage, int) {
-	stage := httpcore.StageConnect
-	if res.assigned.IsZero() {
-		stage = httpcore.StageQueue
-	}
-	switch {
-	case errors.Is(err, context.Canceled):
-		return httpcore.CauseClient, stage, 0
-	case errors.Is(err, errQueueTime):
-		return httpcore.CauseServerTimeout, httpcore.StageQueue, httpcore.ConnectFailStatus(true)
-	case errors.Is(err, errQueueFull):
-		return httpcore.CauseProxy, httpcore.StageQueue, httpcore.ConnectFailStatus(true)
-	case errors.Is(err, errNoBackend):
-		return httpcore.CauseServer, httpcore.StageConnect, httpcore.ConnectFailStatus(true)
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
-		return httpcore.CauseServerTimeout, httpcore.StageConnect, httpcore.ConnectFailStatus(false)
-	}
-	return httpcore.CauseServer, httpcore.StageConnect, httpcore.ConnectFailStatus(false)
-}
-
 // bodyFailure records a body copy that failed: which side, and how.
 func (x *request) bodyFailure(err error, stage httpcore.Stage) {
 	var he *httpcore.Error
@@ -278,18 +256,16 @@ func (x *request) exchange(rt routing, b *backend, bc *bconn) (keep, release boo
 			}
 			err = derr
 		}
+		cause, status := httpcore.CauseServer, 502
 		var he *httpcore.Error
 		switch {
 		case timedOut && !answered:
-			x.ex.Fail(httpcore.CauseServerTimeout, httpcore.StageHeaders, 504)
-			x.down.answer(504)
+			cause, status = httpcore.CauseServerTimeout, 504
 		case errors.As(err, &he):
-			x.ex.Fail(httpcore.CauseProxy, httpcore.StageHeaders, 502)
-			x.down.answer(502)
-		default:
-			x.ex.Fail(httpcore.CauseServer, httpcore.StageHeaders, 502)
-			x.down.answer(502)
+			cause = httpcore.CauseProxy // a response vigil refuses to pass on
 		}
+		x.ex.Fail(cause, httpcore.StageHeaders, status)
+		x.down.answer(status)
 		s.log.Debug("request failed", "client", x.fwd.ClientIP, "backend", b.cfg.Address, "err", err)
 		return false, true
 	}
@@ -323,18 +299,16 @@ func (x *request) exchange(rt routing, b *backend, bc *bconn) (keep, release boo
 
 	err := x.down.head(resp, setCookie, !keepClient)
 	headSent := x.down.sent()
-	var n int64
 	if err == nil {
 		switch framing {
 		case httpcore.ChunkedBody:
 			x.chunks.Reset(x.down.chunkMode())
-			n, err = pumpChunked(bc.br, &x.chunks, &x.scratch, x.down.write, x.down.flush, x.down.trailers)
+			_, err = pumpChunked(bc.br, &x.chunks, &x.scratch, x.down.write, x.down.flush, x.down.trailers)
 		case httpcore.Length:
-			n, err = pumpLength(bc.br, resp.ContentLength, x.down.write, x.down.flush)
+			_, err = pumpLength(bc.br, resp.ContentLength, x.down.write, x.down.flush)
 		case httpcore.UntilClose:
-			n, err = pumpUntilEOF(bc.br, x.down.write, x.down.flush)
+			_, err = pumpUntilEOF(bc.br, x.down.write, x.down.flush)
 		}
-		_ = n
 	} else {
 		err = writeErr(err)
 	}
@@ -497,26 +471,6 @@ func connectHTTP(ctx context.Context, g *Service, key []byte, pref *backend, fir
 		failed = b
 		tried = append(tried, b)
 	}
-}
-
-// connectFailed counts a failed connect to b, gives its slot back and
-// reports whether the request may try another backend.
-func (g *Service) connectFailed(ctx context.Context, b *backend, attempt int) bool {
-	g.mu.Lock()
-	b.st.connectErrors++
-	g.st.connectErrors++
-	g.mu.Unlock()
-	g.release(b)
-	return httpcore.MayRetryConnect(attempt, g.cfg.Retries) && ctx.Err() == nil
-}
-
-// countRetry counts a connect that failed on b and is retried on
-// another backend.
-func (g *Service) countRetry(b *backend) {
-	g.mu.Lock()
-	b.st.retries++
-	g.st.retries++
-	g.mu.Unlock()
 }
 
 // dialBackend opens a new connection to b within the connect timeout.

@@ -371,16 +371,9 @@ func TestHTTPResponseFraming(t *testing.T) {
 		"/te10":    "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 	}
 	be := startBackend(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		line, err := br.ReadString('\n')
+		line, err := readRequestHead(bufio.NewReader(c))
 		if err != nil {
 			return
-		}
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil || l == "\r\n" {
-				break
-			}
 		}
 		path := strings.Fields(line)[1]
 		io.WriteString(c, responses[path])
@@ -421,15 +414,9 @@ func TestHTTPLateBackendBytes(t *testing.T) {
 		n := conns.Add(1)
 		br := bufio.NewReader(c)
 		for i := 0; ; i++ {
-			line, err := br.ReadString('\n')
+			line, err := readRequestHead(br)
 			if err != nil {
 				return
-			}
-			for {
-				l, err := br.ReadString('\n')
-				if err != nil || l == "\r\n" {
-					break
-				}
 			}
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nc%d/%d", n, i)
 			if strings.Contains(line, "/late") {
@@ -466,4 +453,22 @@ func TestHTTPLateBackendBytes(t *testing.T) {
 	check("h2", func(target string) pathAnswer {
 		return h2Ask(t, p.h2c, p.h2.addr, pathRequest{method: "GET", target: target})
 	})
+}
+
+// readRequestHead reads a request head, bodiless, as a test backend
+// takes it: its request line is returned, its fields skipped.
+func readRequestHead(br *bufio.Reader) (string, error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		if l == "\r\n" {
+			return line, nil
+		}
+	}
 }

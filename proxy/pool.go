@@ -3,8 +3,10 @@ package proxy
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"vigil/proxy/balance"
@@ -205,10 +207,7 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 		b, err := s.acquire(ctx, key, tried, queue)
 		if err == nil && failed != nil {
 			// a retry only once another backend took it
-			s.mu.Lock()
-			failed.st.retries++
-			s.st.retries++
-			s.mu.Unlock()
+			s.countRetry(failed)
 			if rec != nil {
 				rec.retries++
 			}
@@ -239,16 +238,55 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 			return b, c, nil
 		}
 		lastErr = fmt.Errorf("connect to %s: %w", b.cfg.Address, err)
-		s.mu.Lock()
-		b.st.connectErrors++
-		s.st.connectErrors++
-		s.mu.Unlock()
-		s.release(b)
-		if !httpcore.MayRetryConnect(attempt, s.cfg.Retries) || ctx.Err() != nil {
+		if !s.connectFailed(ctx, b, attempt) {
 			return nil, nil, lastErr
 		}
 		failed = b
 		s.log.Debug("connect failed, retrying on another backend", "backend", b.cfg.Address, "err", err)
 		tried = append(tried, b)
 	}
+}
+
+// connectFailed counts a failed connect to b, gives its slot back and
+// reports whether the client may try another backend.
+func (s *Service) connectFailed(ctx context.Context, b *backend, attempt int) bool {
+	s.mu.Lock()
+	b.st.connectErrors++
+	s.st.connectErrors++
+	s.mu.Unlock()
+	s.release(b)
+	return httpcore.MayRetryConnect(attempt, s.cfg.Retries) && ctx.Err() == nil
+}
+
+// countRetry counts a connect that failed on b and is retried on
+// another backend.
+func (s *Service) countRetry(b *backend) {
+	s.mu.Lock()
+	b.st.retries++
+	s.st.retries++
+	s.mu.Unlock()
+}
+
+// connectFailure is what a client that got no backend connection
+// records (the cause and stage of HAProxy's termination state), and the
+// status an HTTP request is answered with (0: nothing can be sent). res
+// says how far the attempt went.
+func connectFailure(err error, res connResult) (httpcore.Cause, httpcore.Stage, int) {
+	stage := httpcore.StageConnect
+	if res.assigned.IsZero() {
+		stage = httpcore.StageQueue
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return httpcore.CauseClient, stage, 0
+	case errors.Is(err, errQueueTime):
+		return httpcore.CauseServerTimeout, httpcore.StageQueue, httpcore.ConnectFailStatus(true)
+	case errors.Is(err, errQueueFull):
+		return httpcore.CauseProxy, httpcore.StageQueue, httpcore.ConnectFailStatus(true)
+	case errors.Is(err, errNoBackend):
+		return httpcore.CauseServer, httpcore.StageConnect, httpcore.ConnectFailStatus(true)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+		return httpcore.CauseServerTimeout, httpcore.StageConnect, httpcore.ConnectFailStatus(false)
+	}
+	return httpcore.CauseServer, httpcore.StageConnect, httpcore.ConnectFailStatus(false)
 }
