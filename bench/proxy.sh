@@ -17,34 +17,11 @@ ulimit -n 65536 2>/dev/null || true
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DUR=${SECONDS_PER_RUN:-10}
-need=()
-for p in nginx:nginx-light haproxy:haproxy wrk:wrk; do command -v "${p%%:*}" >/dev/null || need+=("${p#*:}"); done
-if ((${#need[@]})); then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
+. bench/lib.sh
+need_tools nginx:nginx-light haproxy:haproxy wrk:wrk
 
 go build -o "$work/vigil" .
-
-# The backend: nginx answering a small body, keep-alive, as REFERENCE.md measured.
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:18080 reuseport;
-        location / { return 200 "hello from nginx\n"; }
-    }
-}
-NGINX
-nginx -c "$work/nginx.conf" & pids+=($!)
+start_nginx 18080
 
 cat >"$work/haproxy.cfg" <<HAP
 global
@@ -100,9 +77,7 @@ VIG
 ${VIGIL_ENV:-} "$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
 vigil_pid=$!
 
-for port in 18080 18081 18082 18083 18084 18085; do
-	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-done
+wait_ports 18080 18081 18082 18083 18084 18085
 
 for n in nginx:"${pids[0]}":nginx.err haproxy:$hap_pid:haproxy.log vigil:$vigil_pid:vigil.log; do
 	IFS=: read -r name pid log <<<"$n"
@@ -113,18 +88,12 @@ rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 declare -A rss_idle rss_1000
 rss_idle[vigil]=$(rss $vigil_pid); rss_idle[haproxy]=$(rss $hap_pid)
 
-# wrk's latency is printed as 1.23ms / 456.78us / 1.2s: normalise to ms.
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
 run() { # name port -> "rps p50 p99"
 	local out; out=$(wrk -t2 -c64 -d"${DUR}s" --latency "http://127.0.0.1:$2/" 2>&1)
-	local rps p50 p99
 	if [ "$1" = vigil-http-log ]; then
 		echo "$(awk '/requests in/ {print $1}' <<<"$out")" >>"$work/logged_requests"
 	fi
-	rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-	echo "$rps $p50 $p99"
+	wrk_stats <<<"$out"
 }
 declare -A res
 names=(direct vigil-tcp haproxy-tcp vigil-http haproxy-http vigil-http-log)
@@ -144,7 +113,6 @@ for n in vigil haproxy; do
 	sleep 4; rss_1000[$n]=$(rss $pid); wait $!
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v c="$2" 'NF {print $c}' <<<"${res[$1]}" | median; }
 printf '\nloopback, nginx backend, wrk -t2 -c64 -d%ss, median of %s runs\n' "$DUR" "$RUNS"
 printf '%-13s %10s %9s %9s %9s %10s\n' target req/s p50_ms p99_ms x_direct x_haproxy

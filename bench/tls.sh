@@ -15,16 +15,8 @@ ulimit -n 65536 2>/dev/null || true
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 DUR=${SECONDS_PER_RUN:-10}
-need=()
-for p in nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client openssl:openssl; do
-	command -v "${p%%:*}" >/dev/null || need+=("${p#*:}")
-done
-if ((${#need[@]})); then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null; fi
-
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT INT TERM
+. bench/lib.sh
+need_tools nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client openssl:openssl
 
 go build -o "$work/vigil" .
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
@@ -32,22 +24,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 	-keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
 
-cat >"$work/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:18180 reuseport;
-        location / { return 200 "hello from nginx\n"; }
-    }
-}
-NGINX
-nginx -c "$work/nginx.conf" & pids+=($!)
+start_nginx 18180
 
 cat >"$work/haproxy.cfg" <<HAP
 global
@@ -82,18 +59,12 @@ services:
 VIG
 "$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
 
-for port in 18180 18181 18182; do
-	for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
-done
+wait_ports 18180 18181 18182
 
-# wrk's latency is printed as 1.23ms / 456.78us / 1.2s: normalise to ms.
-to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
 wrk_run() { # port [extra wrk args] -> "rps p50 p99"
 	local port=$1
 	shift
-	local out
-	out=$(wrk -t2 -c64 -d"${DUR}s" --latency "$@" "https://127.0.0.1:$port/" 2>&1)
-	echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") $(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")") $(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+	wrk -t2 -c64 -d"${DUR}s" --latency "$@" "https://127.0.0.1:$port/" 2>&1 | wrk_stats
 }
 h2_run() { # port -> "rps - -" (h2load gives no percentiles)
 	local out
@@ -116,7 +87,6 @@ for r in $(seq "$RUNS"); do
 	done
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 col() { awk -v c="$2" 'NF {print $c}' <<<"${res[$1]}" | median; }
 ratio() { # vigil haproxy column -> median over runs of vigil/haproxy
 	paste <(awk -v c="$3" 'NF {print $c}' <<<"${res[$1]}") <(awk -v c="$3" 'NF {print $c}' <<<"${res[$2]}") |
