@@ -174,8 +174,8 @@ func splitServerAddr(s string) (string, int, bool) {
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		host = a.String()
-	} else if strings.Contains(host, ":") {
-		return "", 0, false
+	} else if strings.Trim(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+		return "", 0, false // a name is letters, digits, dots and dashes: "]" is none
 	}
 	if portStr == "" {
 		return host, 0, true
