@@ -246,6 +246,7 @@ func TestHTTPSmugglingVectorsRefused(t *testing.T) {
 		{"absolute-form authority differs from Host", "GET http://other.example/ HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
 		{"target byte 0x80", "GET /\x80 HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
 		{"target fragment", "GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
+		{"broken percent-encoding", "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, false},
 		{"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, false},
 		{"different Content-Lengths", post + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400, false},
 		{"102 fields", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("X-A: 1\r\n", 101) + "\r\n", 431, false},
@@ -277,6 +278,7 @@ func TestHTTPSmugglingVectorsRefused(t *testing.T) {
 	}{
 		{"target byte 0x80", h2Fields("GET", "/\x80"), 400},
 		{"target fragment", h2Fields("GET", "/a#b"), 400},
+		{"broken percent-encoding", h2Fields("GET", "/a%zz"), 0},
 		{"102 fields", h2Fields("GET", "/", repeatField("x-a", "1", 102)...), 431},
 		{"transfer-encoding: chunked, chunked", h2Fields("POST", "/", [2]string{"transfer-encoding", "chunked, chunked"}), 0},
 		{"upgrade: h2c", h2Fields("GET", "/", [2]string{"upgrade", "h2c"}), 0},

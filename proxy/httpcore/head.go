@@ -42,6 +42,7 @@ var (
 	ErrTargetFragment  = &Error{400, "request target has a fragment (#)"}
 	ErrTargetForm      = &Error{400, "request target is not origin-form, absolute-form or *"}
 	ErrTargetUserinfo  = &Error{400, "request target has userinfo (@)"}
+	ErrTargetPercent   = &Error{400, "request path has a % not followed by two hex digits"}
 	ErrConnect         = &Error{501, "CONNECT is not supported"}
 	ErrVersion         = &Error{400, "not HTTP/1.0 or HTTP/1.1"}
 	ErrField           = &Error{400, "malformed header field"}
@@ -322,7 +323,7 @@ func (h *Head) parseTarget() error {
 	switch {
 	case t[0] == '/':
 		h.Form, h.PathStart = OriginForm, h.Target.A
-		return nil
+		return h.checkPercent()
 	case len(t) == 1 && t[0] == '*':
 		if string(h.Bytes(h.Method)) != "OPTIONS" {
 			return ErrTargetForm
@@ -357,6 +358,23 @@ func (h *Head) parseTarget() error {
 	h.Form = AbsoluteForm
 	h.Authority = Span{a, a + int32(end)}
 	h.PathStart = a + int32(end)
+	return h.checkPercent()
+}
+
+// checkPercent refuses a path whose percent-encoding is broken ("%",
+// "%zz"): backends decode such a path each their own way, or refuse it
+// (RFC 3986 2.1; net/http and nginx refuse it too). The query is left as
+// it is: it is the application's, and many encode it loosely.
+func (h *Head) checkPercent() error {
+	p := h.Path()
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' {
+			if i+2 >= len(p) || unhex(p[i+1]) < 0 || unhex(p[i+2]) < 0 {
+				return ErrTargetPercent
+			}
+			i += 2
+		}
+	}
 	return nil
 }
 

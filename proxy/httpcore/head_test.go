@@ -33,6 +33,9 @@ func TestRequestRefused(t *testing.T) {
 		{"target byte 0x80", "GET /\x80 HTTP/1.1\r\nHost: x\r\n\r\n", ErrTargetByte},
 		{"target byte 0xff", "GET /a\xffb HTTP/1.1\r\nHost: x\r\n\r\n", ErrTargetByte},
 		{"target fragment", "GET /a#b HTTP/1.1\r\nHost: x\r\n\r\n", ErrTargetFragment},
+		{"bare percent in the path", "GET /a% HTTP/1.1\r\nHost: x\r\n\r\n", ErrTargetPercent},
+		{"bad percent-encoding in the path", "GET /a%zz/b HTTP/1.1\r\nHost: x\r\n\r\n", ErrTargetPercent},
+		{"short percent-encoding in an absolute path", "GET http://x/a%4 HTTP/1.1\r\nHost: x\r\n\r\n", ErrTargetPercent},
 		{"target control byte", "GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n", ErrTargetByte},
 		{"absolute-form authority differs from Host", "GET http://other.example/x HTTP/1.1\r\nHost: x\r\n\r\n", ErrAuthority},
 		{"absolute-form port differs", "GET http://x:8080/ HTTP/1.1\r\nHost: x\r\n\r\n", ErrAuthority},
@@ -84,6 +87,7 @@ func TestRequestAccepted(t *testing.T) {
 		check       func(t *testing.T, h *Head)
 	}{
 		{name: "plain", head: "GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", length: -1, path: "/a", query: "b=1"},
+		{name: "percent-encoding", head: "GET /a%2Fb%e9?q=100% HTTP/1.1\r\nHost: x\r\n\r\n", length: -1, path: "/a%2Fb%e9", query: "q=100%"},
 		{name: "equal CLs merged", head: "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", length: 3, path: "/",
 			check: func(t *testing.T, h *Head) {
 				if !h.Fields[2].Drop || h.Fields[1].Drop {
