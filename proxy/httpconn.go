@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -166,10 +167,17 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 
 	reqTimeout, kaTimeout := s.requestTimeout(), s.keepAliveTimeout()
 	if hc.tls {
-		tc, h2, err := s.startTLS(ctx, c, reqTimeout)
-		if err != nil {
-			s.log.Debug("closing client: TLS handshake failed", "client", hc.ip, "err", err)
-			return
+		// A loop hands over connections whose handshake is done.
+		tc, done := c.(*tls.Conn)
+		var h2 bool
+		if done && tc.ConnectionState().HandshakeComplete {
+			h2 = tc.ConnectionState().NegotiatedProtocol == "h2"
+		} else {
+			var err error
+			if tc, h2, err = s.startTLS(ctx, c, reqTimeout); err != nil {
+				s.log.Debug("closing client: TLS handshake failed", "client", hc.ip, "err", err)
+				return
+			}
 		}
 		hc.tc.c = tc
 		if h2 {

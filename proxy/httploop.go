@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -58,6 +59,9 @@ type loopHTTP struct {
 	idle    map[*backend]struct{}
 	nidle   int
 	scratch []byte // a rewritten head and body on their way out
+	// retry are the TLS connections to read after the batch, whatever
+	// epoll says (see httptlsloop.go); spare is the list's other buffer.
+	retry, spare []*hconn
 }
 
 func (h *loopHTTP) busy() bool { return len(h.conns) > 0 || h.nidle > 0 }
@@ -116,6 +120,12 @@ type hconn struct {
 	ip     string
 	client netip.AddrPort
 	ipKey  []byte
+	// tls, for a client of a TLS service: the connection the bytes go
+	// through, over link; nil in cleartext.
+	tls      *tls.Conn
+	link     *tlsLink
+	retry    bool // on the loop's list of reads to try
+	notified bool // close_notify sent
 
 	in      []byte // client bytes not used yet: the current request from its start
 	inOwned bool   // in is the connection's own memory, not the loop's read buffer
@@ -184,21 +194,24 @@ type hconnected struct {
 }
 
 // loopEligible reports whether the service's clients can be served on the
-// event loops: cleartext HTTP/1 without a PROXY header to read.
+// event loops: HTTP/1, in cleartext or TLS (httptlsloop.go), without a
+// PROXY header to read.
 func (s *Service) loopEligible() bool {
-	return s.hs != nil && s.hs.tls == nil && !s.cfg.H2C && !s.cfg.ProxyProtocol.Accept && !s.noLoopHTTP && s.relay != nil
+	return s.hs != nil && !s.cfg.H2C && !s.cfg.ProxyProtocol.Accept && !s.noLoopHTTP && s.relay != nil
 }
 
 // serveHTTPLoop hands a new client connection to an event loop. sem is
 // the max_conn slot it holds (nil: none). It reports false when the loop
 // could not take it; the caller then serves it on a goroutine.
 func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan struct{}) bool {
-	fd, err := s.relay.dup(c)
-	if err != nil {
-		return false
+	fd := -1
+	if s.hs.tls == nil {
+		var err error
+		if fd, err = s.relay.dup(c); err != nil {
+			return false
+		}
 	}
 	client := addrPort(c.RemoteAddr())
-	c.Close()
 	l := s.relay.loops[int(s.relay.next.Add(1))%len(s.relay.loops)]
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	hc := &hconn{s: s, sctx: ctx, ctx: hctx, cancel: cancel, l: l, fd: fd, sem: sem, ip: client.Addr().String(), client: client}
@@ -208,7 +221,8 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 	s.mu.Lock()
 	if s.stopping {
 		s.mu.Unlock()
-		unix.Close(fd)
+		c.Close()
+		closeFd(fd)
 		cancel()
 		if sem != nil {
 			<-sem
@@ -220,6 +234,11 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 	s.hs.lconns[hc] = struct{}{}
 	s.hwg.Add(1)
 	s.mu.Unlock()
+	if fd < 0 {
+		go s.handshakeForLoop(hc, c)
+		return true
+	}
+	c.Close()
 	if !l.post(addConn(hc)) {
 		unix.Close(fd)
 		hc.gone(0, 0)
@@ -262,6 +281,7 @@ func addConn(c *hconn) relayCmd {
 			h.conns[c] = struct{}{}
 			l.sweepAtLeast(c.s.httpTick())
 			c.waitRequest(true)
+			c.retryRead(l) // the request may have come with the handshake
 		},
 		undo: func() {
 			unix.Close(c.fd)
@@ -470,6 +490,9 @@ func (l *eventLoop) after(d time.Duration) int64 {
 }
 
 func (c *hconn) setEvents(l *eventLoop, events uint32) {
+	if events&unix.EPOLLIN != 0 && c.events&unix.EPOLLIN == 0 {
+		c.retryRead(l)
+	}
 	if err := l.setFdEvents(c.fd, &c.events, events); err != nil {
 		c.close(l)
 	}
@@ -522,7 +545,11 @@ func (c *hconn) ready(l *eventLoop, events uint32) {
 
 // readable reads what the client sent and acts on it.
 func (c *hconn) readable(l *eventLoop) {
-	for range maxReadsPerWake {
+	reads := maxReadsPerWake
+	if c.tls != nil {
+		reads = maxTLSReadsPerWake
+	}
+	for range reads {
 		var dst []byte
 		if len(c.in) == 0 {
 			dst = l.buf
@@ -530,7 +557,13 @@ func (c *hconn) readable(l *eventLoop) {
 			c.own(len(c.in) + 4096)
 			dst = c.in[len(c.in):cap(c.in)]
 		}
-		n, err := rawRead(c.fd, dst)
+		var n int
+		var err error
+		if c.tls != nil {
+			n, err = c.tlsRead(dst)
+		} else {
+			n, err = rawRead(c.fd, dst)
+		}
 		switch {
 		case err == unix.EAGAIN:
 			c.keep()
@@ -539,7 +572,9 @@ func (c *hconn) readable(l *eventLoop) {
 			c.clientEOF(l)
 			return
 		}
-		c.bytesIn += int64(n)
+		if c.tls == nil {
+			c.bytesIn += int64(n)
+		}
 		if len(c.in) == 0 {
 			c.in, c.inOwned = l.buf[:n], false
 		} else {
@@ -549,12 +584,15 @@ func (c *hconn) readable(l *eventLoop) {
 		if c.closed {
 			return
 		}
-		if c.events&unix.EPOLLIN == 0 || n < len(dst) {
+		if c.events&unix.EPOLLIN == 0 || (n < len(dst) && c.tls == nil) {
+			// A TLS read gives one record: only "would block" says the
+			// socket is drained.
 			c.keep()
 			return
 		}
 	}
 	c.keep()
+	c.retryRead(l) // its share of the wake-up is read, maybe not all
 }
 
 // own moves in to the connection's own memory, with room for size bytes.
@@ -632,6 +670,7 @@ func (c *hconn) consume(l *eventLoop) {
 			}
 			c.phase, c.started, c.start = hHead, true, l.now
 			c.ex.Begin(l.wall(l.now), c.client, "HTTP/1.1")
+			c.ex.TLS = c.tls != nil
 			c.g, c.b = nil, nil
 			if !c.served.Load() {
 				c.served.Store(true)
@@ -921,7 +960,11 @@ func (c *hconn) attach(l *eventLoop, be *hback) {
 	if c.closed {
 		return
 	}
-	head := httpcore.AppendRequestHead(l.http().scratch[:0], &c.req, httpcore.Forwarding{Add: c.s.cfg.ForwardedHeaders, ClientIP: c.ip, Proto: "http"})
+	proto := "http"
+	if c.tls != nil {
+		proto = "https"
+	}
+	head := httpcore.AppendRequestHead(l.http().scratch[:0], &c.req, httpcore.Forwarding{Add: c.s.cfg.ForwardedHeaders, ClientIP: c.ip, Proto: proto})
 	if k := int(min(c.reqLeft, int64(len(c.in)))); k > 0 && len(head)+k <= relayBufSize {
 		// head and body in one write
 		head = append(head, c.in[:k]...)
@@ -1209,18 +1252,31 @@ func (c *hconn) toClient(l *eventLoop, p []byte) bool {
 	}
 	c.ex.BytesOut += int64(len(p))
 	if len(c.out) > 0 {
-		c.out = append(c.out, p...)
+		if c.tls != nil {
+			c.tls.Write(p) // queued behind by the link
+		} else {
+			c.out = append(c.out, p...)
+		}
 		return true
 	}
-	w, err := writeFull(c.fd, p)
-	c.bytesOut += int64(w)
-	if err != nil && err != unix.EAGAIN {
-		c.close(l)
-		return false
+	if c.tls != nil {
+		if _, err := c.tls.Write(p); err != nil {
+			c.close(l)
+			return false
+		}
+	} else {
+		w, err := writeFull(c.fd, p)
+		c.bytesOut += int64(w)
+		if err != nil && err != unix.EAGAIN {
+			c.close(l)
+			return false
+		}
+		if w < len(p) {
+			b := l.bufs.Get().(*[]byte)
+			c.out, c.outBuf = append((*b)[:0], p[w:]...), b
+		}
 	}
-	if w < len(p) {
-		b := l.bufs.Get().(*[]byte)
-		c.out, c.outBuf = append((*b)[:0], p[w:]...), b
+	if len(c.out) > 0 {
 		if be := c.be; be != nil && be.c == c {
 			if err := l.setFdEvents(be.fd, &be.events, be.events&^unix.EPOLLIN); err != nil {
 				c.close(l)
@@ -1447,6 +1503,7 @@ func (c *hconn) lingerAfter(l *eventLoop) {
 // linger half-closes and discards what the client still sends, for a
 // moment, so the client reads the answer rather than a reset.
 func (c *hconn) linger(l *eventLoop) {
+	c.tlsCloseNotify()
 	if err := unix.Shutdown(c.fd, unix.SHUT_WR); err != nil {
 		c.close(l)
 		return
@@ -1505,6 +1562,13 @@ func (c *hconn) close(l *eventLoop) {
 		l.bufs.Put(c.outBuf)
 		c.out, c.outBuf = nil, nil
 	}
+	if c.tls != nil && !c.notified {
+		c.tlsCloseNotify() // as far as the socket takes it now
+		if c.outBuf != nil {
+			l.bufs.Put(c.outBuf)
+			c.out, c.outBuf = nil, nil
+		}
+	}
 	c.in = nil
 	delete(l.http().conns, c)
 	l.drop(c.fd)
@@ -1514,9 +1578,16 @@ func (c *hconn) close(l *eventLoop) {
 // handBack gives the connection to the goroutine path with the client
 // bytes not used yet (the current request from its start). Nothing of the
 // request has gone anywhere, so the goroutine path serves it as if it had
-// read it itself.
+// read it itself; what the client has not taken yet of the answers before
+// it goes first.
 func (c *hconn) handBack(l *eventLoop) {
 	pre := append([]byte(nil), c.in...)
+	var out []byte
+	if len(c.out) > 0 {
+		out = append(out, c.out...)
+		l.bufs.Put(c.outBuf)
+		c.out, c.outBuf = nil, nil
+	}
 	if c.b != nil {
 		c.g.release(c.b)
 		c.b = nil
@@ -1540,12 +1611,34 @@ func (c *hconn) handBack(l *eventLoop) {
 			nc.Close()
 		}
 		c.s.log.Debug("closing client: cannot hand over the connection", "client", c.ip, "err", err)
-		rawWrite(c.fd, c.s.hs.answers.H1(503))
+		if c.tls != nil {
+			c.tls.Write(c.s.hs.answers.H1(503))
+			c.tlsCloseNotify()
+		} else {
+			rawWrite(c.fd, c.s.hs.answers.H1(503))
+		}
+		if c.outBuf != nil {
+			l.bufs.Put(c.outBuf)
+			c.out, c.outBuf = nil, nil
+		}
 		unix.Close(c.fd)
 		c.gone(c.bytesIn, c.bytesOut)
 		return
 	}
 	unix.Close(c.fd)
+	var serve net.Conn = tc
+	if c.tls != nil {
+		c.link.nc, c.link.fd = tc, -1
+		serve = c.tls
+	}
+	c.toGoroutine(serve, tc, pre, out)
+}
+
+// toGoroutine has the goroutine path serve the connection from here on:
+// nc, after the raw bytes out are written to raw (what the client has not
+// taken yet), with pre the client bytes read and not used. The loop has
+// let go of it, or never had it.
+func (c *hconn) toGoroutine(nc net.Conn, raw *net.TCPConn, pre, out []byte) {
 	s := c.s
 	s.mu.Lock()
 	s.connClosedLocked() // serveHTTPFrom counts it again
@@ -1562,6 +1655,16 @@ func (c *hconn) handBack(l *eventLoop) {
 			}
 			s.hwg.Done()
 		}()
-		s.serveHTTPFrom(ctx, tc, pre, true)
+		if len(out) > 0 {
+			if d := s.cfg.Timeouts.Client.D(); d > 0 {
+				raw.SetWriteDeadline(time.Now().Add(d))
+			}
+			if _, err := raw.Write(out); err != nil {
+				nc.Close()
+				return
+			}
+			raw.SetWriteDeadline(time.Time{})
+		}
+		s.serveHTTPFrom(ctx, nc, pre, true)
 	}()
 }

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"vigil/config"
 )
 
 // scriptedBackend answers each request by its path with a fixed raw
@@ -70,7 +74,18 @@ func scriptedBackend(t testing.TB) *testBackend {
 // the proxy closed.
 func exchange(t *testing.T, addr string, script []string, halfClose bool) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return exchangeOn(t, dialTCP, addr, script, halfClose)
+}
+
+// dialer connects a test client: in cleartext or TLS.
+type dialer func(addr string) (net.Conn, error)
+
+func dialTCP(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
+
+// exchangeOn is exchange over a connection from dial.
+func exchangeOn(t *testing.T, dial dialer, addr string, script []string, halfClose bool) string {
+	t.Helper()
+	c, err := dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +100,12 @@ func exchange(t *testing.T, addr string, script []string, halfClose bool) string
 		}
 	}
 	if halfClose {
-		c.(*net.TCPConn).CloseWrite()
+		raw := c
+		if tc, ok := c.(*tls.Conn); ok {
+			tc.CloseWrite() // close_notify
+			raw = tc.NetConn()
+		}
+		raw.(*net.TCPConn).CloseWrite()
 	}
 	got, err := readAll(c)
 	if err != nil {
@@ -103,6 +123,24 @@ func TestHTTPLoopMatchesGoroutinePath(t *testing.T) {
 	be := scriptedBackend(t)
 	cfg := httpCfg(be.addr)
 	cfg.ForwardedHeaders = true
+	loopMatchesGoroutines(t, cfg, dialTCP)
+}
+
+// TestHTTPSLoopMatchesGoroutinePath is the same over TLS: a TLS service's
+// HTTP/1.1 clients are served on the event loops too (httptlsloop.go).
+func TestHTTPSLoopMatchesGoroutinePath(t *testing.T) {
+	checkGoroutines(t)
+	be := scriptedBackend(t)
+	cfg := httpCfg(be.addr)
+	cfg.ForwardedHeaders = true
+	pool := x509.NewCertPool()
+	cfg.TLS = &config.TLS{Certs: []config.Cert{selfSigned(t, pool, "a.example.com")}, HTTP2: true}
+	loopMatchesGoroutines(t, cfg, func(addr string) (net.Conn, error) {
+		return tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "a.example.com", NextProtos: []string{"http/1.1"}})
+	})
+}
+
+func loopMatchesGoroutines(t *testing.T, cfg config.Service, dial dialer) {
 	loop := startService(t, cfg, func(s *Service) { s.noLoopHTTP = false })
 	goroutines := startService(t, cfg, func(s *Service) { s.noLoopHTTP = true })
 	cases := []struct {
@@ -126,11 +164,15 @@ func TestHTTPLoopMatchesGoroutinePath(t *testing.T) {
 		{"expect continue", []string{"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", "ok"}, false},
 		{"backend closes, client stays", []string{"GET /close HTTP/1.1\r\nHost: x\r\n\r\n", "GET /cl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}, false},
 		{"unknown path then close", []string{"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}, false},
+		// the chunked request goes to the goroutine path while the big
+		// response is still on its way to the client
+		{"handed over behind a big response", []string{"GET /big HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n"}, false},
+		{"many pipelined", []string{strings.Repeat("GET /cl HTTP/1.1\r\nHost: x\r\n\r\n", 200) + "GET /cl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			want := exchange(t, goroutines.addr, tc.script, tc.halfClose)
-			got := exchange(t, loop.addr, tc.script, tc.halfClose)
+			want := exchangeOn(t, dial, goroutines.addr, tc.script, tc.halfClose)
+			got := exchangeOn(t, dial, loop.addr, tc.script, tc.halfClose)
 			if got != want {
 				t.Errorf("event loop answered\n%q\nthe goroutine path\n%q", clip(got), clip(want))
 			}

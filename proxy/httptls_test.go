@@ -201,3 +201,53 @@ func TestHTTPTLSWebSocket(t *testing.T) {
 	c.Close()
 	r.waitStats(t, "slot released", func(st ServiceStats) bool { return st.Active == 0 && st.Backends[0].Active == 0 })
 }
+
+// TestHTTPSOnLoopResumes: an HTTPS client is served on an event loop, and
+// a returning client resumes its session (a TLS 1.2 ticket, a TLS 1.3 PSK)
+// instead of a full handshake.
+func TestHTTPSOnLoopResumes(t *testing.T) {
+	checkGoroutines(t)
+	be := startHTTPBackend(t, protoHandler())
+	pool := x509.NewCertPool()
+	cfg := httpCfg(be.addr)
+	cfg.ForwardedHeaders = true
+	cfg.TLS = &config.TLS{Certs: []config.Cert{selfSigned(t, pool, "a.example.com")}, HTTP2: true}
+	r := startService(t, cfg, func(s *Service) { s.noLoopHTTP = false })
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cache := tls.NewLRUClientSessionCache(4)
+		for i := range 2 {
+			c, err := tls.Dial("tcp", r.addr, &tls.Config{RootCAs: pool, ServerName: "a.example.com", MinVersion: version, MaxVersion: version, ClientSessionCache: cache, NextProtos: []string{"http/1.1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := c.ConnectionState()
+			if st.NegotiatedProtocol != "http/1.1" {
+				t.Errorf("ALPN chose %q", st.NegotiatedProtocol)
+			}
+			if i == 1 && !st.DidResume {
+				t.Errorf("TLS %x: the second connection did not resume", version)
+			}
+			br := bufio.NewReader(c)
+			for range 3 {
+				fmt.Fprintf(c, "GET /v HTTP/1.1\r\nHost: a\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != "HTTP/1.1 /v xfp=https body=0" {
+					t.Errorf("TLS %x: %q", version, b)
+				}
+			}
+			r.mu.Lock()
+			onLoops := len(r.hs.lconns)
+			r.mu.Unlock()
+			if onLoops != 1 {
+				t.Errorf("TLS %x: %d connections on the event loops, want 1", version, onLoops)
+			}
+			c.Close()
+			r.waitStats(t, "the connection gone", func(s ServiceStats) bool { return s.Active == 0 })
+		}
+	}
+}

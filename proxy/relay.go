@@ -78,6 +78,10 @@ const relayYields = 1
 // socket that always has data cannot starve the others on its loop.
 const maxReadsPerWake = 4
 
+// maxTLSReadsPerWake is maxReadsPerWake for a TLS client, whose reads
+// give a record (16 KiB at most) each.
+const maxTLSReadsPerWake = 16
+
 // NewRelay starts loops event loops (at least one) that wait through Go's
 // netpoller, so any number of relays can share the process. GOMAXPROCS is
 // the natural count: more loops than cores only add context switches.
@@ -247,6 +251,10 @@ type loopUser interface {
 	first(l *eventLoop, events []unix.EpollEvent)
 	// sweep enforces its timeouts; busy says whether it needs sweeps.
 	sweep(l *eventLoop)
+	// again does the work epoll will not announce (reads crypto/tls
+	// holds the bytes of) after each batch; true when some is left, so
+	// the loop must not wait for events before calling it again.
+	again(l *eventLoop) bool
 	busy() bool
 	// stop ends all it holds: the loop stops.
 	stop(l *eventLoop)
@@ -283,6 +291,7 @@ type eventLoop struct {
 	nextSweep  int64
 
 	user loopUser // nil until another part keeps state on the loop
+	more bool     // user has work left that no event will announce
 }
 
 func newEventLoop() (*eventLoop, error) {
@@ -361,7 +370,7 @@ func (l *eventLoop) run() {
 		return n > 0 || (werr != nil && werr != unix.EINTR)
 	}
 	for {
-		if !poll(0) && werr == nil {
+		if !poll(0) && werr == nil && !l.more {
 			for range relayYields {
 				runtime.Gosched()
 				if poll(0) || werr != nil {
@@ -369,7 +378,7 @@ func (l *eventLoop) run() {
 				}
 			}
 		}
-		if n == 0 && werr == nil {
+		if n == 0 && werr == nil && !l.more {
 			if l.sweepEvery > 0 {
 				f.SetReadDeadline(l.start.Add(time.Duration(l.nextSweep)))
 			} else {
@@ -436,9 +445,12 @@ func (l *eventLoop) runDedicated() {
 			untilSweep := time.Duration(l.nextSweep - int64(time.Since(l.start)))
 			wait = max(0, int((untilSweep+time.Millisecond-1)/time.Millisecond))
 		}
+		if l.more {
+			wait = 0
+		}
 		var n int
 		var err error
-		if hot {
+		if hot || l.more {
 			full := wait < 0 || wait >= hotWaitMillis
 			if full {
 				wait = hotWaitMillis
@@ -501,6 +513,7 @@ func (l *eventLoop) dispatch(events []unix.EpollEvent) bool {
 	if l.sweepEvery > 0 && l.now >= l.nextSweep {
 		l.sweep()
 	}
+	l.more = l.user != nil && l.user.again(l)
 	return false
 }
 

@@ -349,6 +349,7 @@ func (s *Service) drainTCP(endDrain func()) {
 	}
 	for _, c := range lconns {
 		c.l.post(abortConn(c))
+		c.cancel() // a TLS handshake still under way gives up
 	}
 	for _, t := range left {
 		t.abort("service stopped")

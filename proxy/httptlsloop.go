@@ -1,0 +1,230 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// HTTPS on the event loops. crypto/tls does the handshake and protects the
+// records; the loops do the I/O. A connection's handshake runs on a
+// goroutine of its own over the socket as Go's netpoller serves it (the
+// handshake is a conversation, and crypto/tls cannot pause one halfway);
+// then its descriptor moves to a loop, and the same tls.Conn goes on over
+// a tlsLink that reads and writes the descriptor without blocking.
+//
+// Why this works: crypto/tls's read side keeps a connection usable after a
+// net.Error whose Temporary() is true (readRecordOrCCS: the bytes of a
+// record read so far stay buffered), so "nothing to read yet" is such an
+// error and the loop calls Read again when epoll says so. The write side
+// never sees "would block": the link queues what the socket cannot take in
+// the connection's out buffer, which the loop writes on EPOLLOUT exactly
+// as for cleartext, and reports the whole write done.
+//
+// crypto/tls may hold bytes the socket no longer shows (the rest of a
+// record batch read at once, or what the client sent right behind its
+// handshake), so epoll cannot be the only thing that says a TLS connection
+// has something to read: whenever reading starts again, or a wake-up
+// stopped short, the connection goes on its loop's list of reads to try
+// (loopHTTP.retry, loopHTTP.again).
+
+// errWouldBlock is the link's "nothing to read now".
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "read would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+// tlsLink is the transport under a TLS connection served on a loop: before
+// the loop takes it, and after the loop hands it back to a goroutine, it
+// is nc (Go's netpoller); on the loop, the descriptor fd, owned by the loop.
+type tlsLink struct {
+	nc    net.Conn
+	fd    int // -1 while nc serves
+	c     *hconn
+	local net.Addr
+	peer  net.Addr
+}
+
+func (k *tlsLink) Read(p []byte) (int, error) {
+	if k.fd < 0 {
+		return k.nc.Read(p)
+	}
+	n, err := rawRead(k.fd, p)
+	switch {
+	case err == unix.EAGAIN:
+		return 0, errWouldBlock
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	}
+	k.c.bytesIn += int64(n)
+	return n, nil
+}
+
+// Write on the loop writes what the socket takes and queues the rest in
+// the connection's out buffer (written on EPOLLOUT by hconn.flush); behind
+// bytes already queued, it only queues.
+func (k *tlsLink) Write(p []byte) (int, error) {
+	if k.fd < 0 {
+		return k.nc.Write(p)
+	}
+	c := k.c
+	if len(c.out) > 0 {
+		c.out = append(c.out, p...)
+		return len(p), nil
+	}
+	w, err := writeFull(k.fd, p)
+	c.bytesOut += int64(w)
+	if err != nil && err != unix.EAGAIN {
+		return w, err
+	}
+	if w < len(p) {
+		b := c.l.bufs.Get().(*[]byte)
+		c.out, c.outBuf = append((*b)[:0], p[w:]...), b
+	}
+	return len(p), nil
+}
+
+// Close closes nc; the loop closes its descriptor itself.
+func (k *tlsLink) Close() error {
+	if k.fd < 0 {
+		return k.nc.Close()
+	}
+	return nil
+}
+
+func (k *tlsLink) LocalAddr() net.Addr  { return k.local }
+func (k *tlsLink) RemoteAddr() net.Addr { return k.peer }
+
+// The deadlines are nc's; on the loop, the loop's own timers rule.
+func (k *tlsLink) SetDeadline(t time.Time) error {
+	if k.fd < 0 {
+		return k.nc.SetDeadline(t)
+	}
+	return nil
+}
+
+func (k *tlsLink) SetReadDeadline(t time.Time) error {
+	if k.fd < 0 {
+		return k.nc.SetReadDeadline(t)
+	}
+	return nil
+}
+
+func (k *tlsLink) SetWriteDeadline(t time.Time) error {
+	if k.fd < 0 {
+		return k.nc.SetWriteDeadline(t)
+	}
+	return nil
+}
+
+// SyscallConn is nc's, so that hasPendingBytes sees through the TLS
+// connection of a client a goroutine serves.
+func (k *tlsLink) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := k.nc.(syscall.Conn); ok && k.fd < 0 {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("tls link: no connection of its own")
+}
+
+// handshakeForLoop runs a new client's TLS handshake on the calling
+// goroutine, then moves the connection to its loop (HTTP/1.1), or to the
+// goroutine path (HTTP/2, until the loops serve it). c is counted as one
+// of the loop's connections already.
+func (s *Service) handshakeForLoop(c *hconn, nc *net.TCPConn) {
+	link := &tlsLink{nc: nc, fd: -1, c: c, local: nc.LocalAddr(), peer: nc.RemoteAddr()}
+	tc := tls.Server(link, s.hs.tls)
+	if d := s.requestTimeout(); d > 0 {
+		nc.SetDeadline(time.Now().Add(d))
+	}
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		s.log.Debug("closing client: TLS handshake failed", "client", c.ip, "err", err)
+		nc.Close()
+		c.gone(0, 0)
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		c.toGoroutine(tc, nc, nil, nil)
+		return
+	}
+	fd, err := s.relay.dup(nc)
+	if err != nil {
+		// Out of descriptors: serve it where it is.
+		c.toGoroutine(tc, nc, nil, nil)
+		return
+	}
+	nc.Close()
+	link.nc, link.fd = nil, fd
+	c.fd, c.tls, c.link = fd, tc, link
+	if !c.l.post(addConn(c)) {
+		unix.Close(fd)
+		c.gone(0, 0)
+	}
+}
+
+// tlsRead reads plaintext from the client into dst: n > 0, or the error
+// unix.EAGAIN (nothing now), or io.EOF or another (the client is gone).
+// A record's bytes and an end in the same call come as the bytes first:
+// crypto/tls reports the end again on the next call.
+func (c *hconn) tlsRead(dst []byte) (int, error) {
+	n, err := c.tls.Read(dst)
+	if n > 0 {
+		return n, nil
+	}
+	if err == errWouldBlock {
+		return 0, unix.EAGAIN
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return 0, err
+}
+
+// retryRead puts a TLS connection on its loop's list of reads to try
+// after the batch: crypto/tls may hold bytes epoll does not report.
+func (c *hconn) retryRead(l *eventLoop) {
+	if c.tls == nil || c.retry {
+		return
+	}
+	c.retry = true
+	h := l.http()
+	h.retry = append(h.retry, c)
+}
+
+// again tries the reads of the retry list; true when some are left for
+// the next round (a connection that read its share of the wake-up).
+func (h *loopHTTP) again(l *eventLoop) bool {
+	if len(h.retry) == 0 {
+		return false
+	}
+	list := h.retry
+	h.retry = h.spare[:0]
+	for i, c := range list {
+		list[i] = nil
+		c.retry = false
+		if !c.closed && c.events&unix.EPOLLIN != 0 {
+			c.readable(l)
+		}
+	}
+	h.spare = list[:0]
+	return len(h.retry) > 0
+}
+
+// tlsCloseNotify tells the client the connection ends, as a TLS peer
+// must, before the loop closes (or half-closes) the socket.
+func (c *hconn) tlsCloseNotify() {
+	if c.tls != nil && !c.notified {
+		c.notified = true
+		c.tls.CloseWrite()
+	}
+}
