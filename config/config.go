@@ -343,6 +343,9 @@ type Service struct {
 	TLS *TLS `yaml:"tls"`
 	// H2C accepts cleartext HTTP/2 from clients.
 	H2C bool `yaml:"h2c"`
+	// HTTP2MaxStreams limits the concurrent streams of each HTTP/2
+	// client connection (http; 0: 100, HAProxy's default).
+	HTTP2MaxStreams int `yaml:"http2_max_streams"`
 	// ForwardedHeaders adds X-Forwarded-For/-Proto/-Host (http).
 	ForwardedHeaders bool `yaml:"forwarded_headers"`
 	// Sticky pins clients to a backend with an inserted cookie (http).

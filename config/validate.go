@@ -774,12 +774,13 @@ func lvsFamily(s *Service) (Family, bool) {
 // proxyOnly tells which proxy-only settings a service uses.
 func proxyOnly(s *Service) map[string]bool {
 	return map[string]bool{
-		"routes":         len(s.Routes) > 0,
-		"tls":            s.TLS != nil,
-		"sticky":         s.Sticky != nil,
-		"h2c":            s.H2C,
-		"proxy_protocol": s.ProxyProtocol != (ProxyProtocol{}),
-		"access_log":     s.AccessLog != nil,
+		"routes":            len(s.Routes) > 0,
+		"tls":               s.TLS != nil,
+		"sticky":            s.Sticky != nil,
+		"h2c":               s.H2C,
+		"http2_max_streams": s.HTTP2MaxStreams != 0,
+		"proxy_protocol":    s.ProxyProtocol != (ProxyProtocol{}),
+		"access_log":        s.AccessLog != nil,
 	}
 }
 
@@ -828,10 +829,13 @@ func (v *validator) proxyService(p string, s *Service) {
 			v.accessLog(p+".access_log", s.AccessLog)
 		}
 	}
-	for f, used := range map[string]bool{"h2c": s.H2C, "sticky": s.Sticky != nil, "routes": len(s.Routes) > 0} {
+	for f, used := range map[string]bool{"h2c": s.H2C, "http2_max_streams": s.HTTP2MaxStreams != 0, "sticky": s.Sticky != nil, "routes": len(s.Routes) > 0} {
 		if used && !http {
 			v.errorf(p+"."+f, "applies to protocol: http only")
 		}
+	}
+	if s.HTTP2MaxStreams < 0 || s.HTTP2MaxStreams > 1<<20 {
+		v.errorf(p+".http2_max_streams", "must be between 1 and 1048576 (0: the default, 100)")
 	}
 	if s.Sticky != nil && s.Sticky.Cookie == "" {
 		v.errorf(p+".sticky.cookie", "required: the cookie name")

@@ -62,6 +62,9 @@ type loopHTTP struct {
 	// retry are the TLS connections to read after the batch, whatever
 	// epoll says (see httptlsloop.go); spare is the list's other buffer.
 	retry, spare []*hconn
+	// h2dirty are the HTTP/2 connections with output to write after the
+	// batch (httph2loop.go).
+	h2dirty []*hconn
 }
 
 func (h *loopHTTP) busy() bool { return len(h.conns) > 0 || h.nidle > 0 }
@@ -126,6 +129,12 @@ type hconn struct {
 	link     *tlsLink
 	retry    bool // on the loop's list of reads to try
 	notified bool // close_notify sent
+	// h2, for a client speaking HTTP/2: its protocol and streams; the
+	// fields below for a request are then unused. wantH2: ALPN chose h2.
+	h2     *h2side
+	wantH2 bool
+
+	firstReq bool // the current request is the connection's first
 
 	in      []byte // client bytes not used yet: the current request from its start
 	inOwned bool   // in is the connection's own memory, not the loop's read buffer
@@ -171,8 +180,8 @@ type hback struct {
 	events  uint32
 	g       *Service
 	b       *backend
-	c       *hconn // the request it serves; nil while idle
-	out     []byte // request bytes the backend has not taken yet
+	c       backUser // the request it serves; nil while idle
+	out     []byte   // request bytes the backend has not taken yet
 	outBuf  *[]byte
 	in      []byte // a response head in parts
 	reused  bool
@@ -182,9 +191,30 @@ type hback struct {
 	anyResp bool  // a response byte arrived for the current request
 }
 
+// backUser is the request a backend connection serves: an HTTP/1 client
+// connection's current one (hconn), or an HTTP/2 stream (h2stream).
+type backUser interface {
+	// backendTook: the backend took every byte queued for it; false
+	// when the request ended or failed meanwhile.
+	backendTook(l *eventLoop) bool
+	// backendSent takes response bytes from be; false when the request
+	// ended or failed, or be is not to be read now.
+	backendSent(l *eventLoop, be *hback, p []byte) bool
+	// backendEOF: the backend closed its side.
+	backendEOF(l *eventLoop)
+	// backendFailed: the connection failed.
+	backendFailed(l *eventLoop, err error)
+}
+
+// connUser is what asked a goroutine for a backend connection
+// (eventLoop.connectFor), and takes the answer on the loop.
+type connUser interface {
+	connected(l *eventLoop, r *hconnected)
+}
+
 // hconnected is a goroutine's answer to a request for a backend connection.
 type hconnected struct {
-	c      *hconn
+	u      connUser
 	g      *Service
 	b      *backend
 	fd     int
@@ -194,10 +224,10 @@ type hconnected struct {
 }
 
 // loopEligible reports whether the service's clients can be served on the
-// event loops: HTTP/1, in cleartext or TLS (httptlsloop.go), without a
-// PROXY header to read.
+// event loops: HTTP/1 and HTTP/2 (httph2loop.go), in cleartext or TLS
+// (httptlsloop.go), without a PROXY header to read.
 func (s *Service) loopEligible() bool {
-	return s.hs != nil && !s.cfg.H2C && !s.cfg.ProxyProtocol.Accept && !s.noLoopHTTP && s.relay != nil
+	return s.hs != nil && !s.cfg.ProxyProtocol.Accept && !s.noLoopHTTP && s.relay != nil
 }
 
 // serveHTTPLoop hands a new client connection to an event loop. sem is
@@ -281,6 +311,9 @@ func addConn(c *hconn) relayCmd {
 			h.conns[c] = struct{}{}
 			l.sweepAtLeast(c.s.httpTick())
 			c.waitRequest(true)
+			if c.wantH2 {
+				c.startH2(l)
+			}
 			c.retryRead(l) // the request may have come with the handshake
 		},
 		undo: func() {
@@ -295,6 +328,9 @@ func addConn(c *hconn) relayCmd {
 func abortConn(c *hconn) relayCmd {
 	return relayCmd{run: func(l *eventLoop) {
 		if l.has(c) {
+			if c.h2 != nil {
+				c.h2.closeAll(l, true)
+			}
 			if c.started {
 				c.ex.Fail(httpcore.CauseKilled, c.stage(), 0)
 			}
@@ -308,7 +344,10 @@ func abortConn(c *hconn) relayCmd {
 func stopService(s *Service) relayCmd {
 	return relayCmd{run: func(l *eventLoop) {
 		for c := range l.http().conns {
-			if c.s != s || c.phase != hIdle {
+			if c.s == s && c.h2 != nil {
+				c.h2.goAway()
+			}
+			if c.s != s || c.phase != hIdle || (c.h2 != nil && len(c.h2.streams) > 0) {
 				continue
 			}
 			grace := l.now + int64(min(stopIdleGrace, c.s.Drain))
@@ -342,7 +381,7 @@ func backendDown(b *backend) relayCmd {
 // connection to the loop.
 func connectedCmd(r *hconnected) relayCmd {
 	return relayCmd{
-		run: func(l *eventLoop) { l.connected(r) },
+		run: func(l *eventLoop) { r.u.connected(l, r) },
 		undo: func() {
 			if r.err == nil {
 				closeFd(r.fd)
@@ -433,6 +472,9 @@ func (h *loopHTTP) sweep(l *eventLoop) {
 	for c := range h.conns {
 		if c.deadline > 0 && l.now >= c.deadline {
 			c.timeout(l)
+		}
+		if c.h2 != nil && !c.closed {
+			c.h2.sweep(l)
 		}
 	}
 	for b := range h.idle {
@@ -659,6 +701,21 @@ func (c *hconn) requestOut() bool {
 
 // consume acts on the client bytes in c.in.
 func (c *hconn) consume(l *eventLoop) {
+	if c.h2 != nil && c.phase != hLinger {
+		c.h2.consume(l)
+		return
+	}
+	if c.s.cfg.H2C && c.phase == hIdle && !c.served.Load() {
+		// HTTP/2 with prior knowledge: the preface, or a part of it.
+		switch yes, maybe := isH2Start(c.in); {
+		case yes:
+			c.startH2(l)
+			c.h2.consume(l)
+			return
+		case maybe:
+			return
+		}
+	}
 	switch c.phase {
 	case hLinger:
 		c.use(len(c.in))
@@ -672,7 +729,8 @@ func (c *hconn) consume(l *eventLoop) {
 			c.ex.Begin(l.wall(l.now), c.client, "HTTP/1.1")
 			c.ex.TLS = c.tls != nil
 			c.g, c.b = nil, nil
-			if !c.served.Load() {
+			c.firstReq = !c.served.Load()
+			if c.firstReq {
 				c.served.Store(true)
 			}
 			c.deadline = l.after(c.s.requestTimeout())
@@ -697,6 +755,15 @@ func (c *hconn) consume(l *eventLoop) {
 			c.s.log.Debug("closing client: bad request head", "client", c.ip, "err", err)
 			code := httpcore.StatusOf(err)
 			c.ex.BytesIn = int64(len(c.in))
+			if c.firstReq && c.s.cfg.H2C {
+				// On a listener that speaks h2c too, a first message
+				// that is not HTTP/1 may be a broken HTTP/2 preface, to
+				// whose client an HTTP/1 answer means nothing: the
+				// connection closes (RFC 9113 §3.4).
+				c.ex.Fail(httpcore.CauseProxy, httpcore.StageRequest, 0)
+				c.close(l)
+				return
+			}
 			c.ex.Fail(httpcore.CauseProxy, httpcore.StageRequest, code)
 			c.fail(l, code)
 			return
@@ -872,12 +939,20 @@ func (l *eventLoop) dropIdle(be *hback) {
 func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 	c.phase = hConnect
 	c.deadline = 0
-	g, pref := c.rt.g, c.rt.pref
-	key := append([]byte(nil), c.rt.key...) // it points into the request, which the goroutine must not read
-	c.b = nil                               // the goroutine owns the slot until it answers
-	relay := c.s.relay
+	c.b = nil // the goroutine owns the slot until it answers
+	l.connectFor(c, c.ctx, c.s.relay, c.rt, b, fresh)
+}
+
+// connectFor has a goroutine get a backend connection for u's request,
+// routed by rt, and post the answer to the loop: balancing with
+// queueing, retries and the connect timeout are the goroutine path's. b,
+// when not nil, is a backend the request holds a slot on and is tried
+// first (on a new connection when fresh is set).
+func (l *eventLoop) connectFor(u connUser, ctx context.Context, relay *Relay, rt routing, b *backend, fresh bool) {
+	g, pref := rt.g, rt.pref
+	key := append([]byte(nil), rt.key...) // it points into the request, which the goroutine must not read
 	go func() {
-		res := &hconnected{c: c, g: g, fd: -1}
+		res := &hconnected{u: u, g: g, fd: -1}
 		if b != nil && !fresh && b.cfg.MaxConn <= 0 {
 			res.fd = l.stealIdle(relay, b)
 		}
@@ -885,7 +960,7 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 			now := time.Now()
 			res.b, res.reused = b, true
 			res.res.assigned, res.res.connected = now, now
-		} else if cr, err := connectHTTP(c.ctx, g, key, pref, b, fresh); err != nil {
+		} else if cr, err := connectHTTP(ctx, g, key, pref, b, fresh); err != nil {
 			res.res, res.err = cr, err
 		} else {
 			res.res = cr
@@ -907,9 +982,9 @@ func (c *hconn) connectAsync(l *eventLoop, b *backend, fresh bool) {
 	}()
 }
 
-// connected takes a goroutine's answer for a request's backend connection.
-func (l *eventLoop) connected(r *hconnected) {
-	c := r.c
+// connected takes a goroutine's answer for the request's backend
+// connection.
+func (c *hconn) connected(l *eventLoop, r *hconnected) {
 	if _, ok := l.http().conns[c]; !ok || c.closed || c.phase != hConnect {
 		if r.err == nil {
 			closeFd(r.fd)
@@ -1085,11 +1160,7 @@ func (be *hback) ready(l *eventLoop, events uint32) {
 		if len(be.out) == 0 {
 			l.bufs.Put(be.outBuf)
 			be.out, be.outBuf = nil, nil
-			if !c.sendBody(l) {
-				return
-			}
-			c.sent()
-			if c.closed {
+			if !c.backendTook(l) {
 				return
 			}
 		}
@@ -1102,7 +1173,7 @@ func (be *hback) ready(l *eventLoop, events uint32) {
 }
 
 // readable reads the response and forwards it.
-func (be *hback) readable(l *eventLoop, c *hconn) {
+func (be *hback) readable(l *eventLoop, c backUser) {
 	for range maxReadsPerWake {
 		n, err := rawRead(be.fd, l.buf)
 		switch {
@@ -1117,10 +1188,22 @@ func (be *hback) readable(l *eventLoop, c *hconn) {
 		}
 		be.recv += int64(n)
 		be.anyResp = true
-		if !c.response(l, l.buf[:n]) || c.be != be || be.events&unix.EPOLLIN == 0 || n < len(l.buf) {
+		if !c.backendSent(l, be, l.buf[:n]) || be.events&unix.EPOLLIN == 0 || n < len(l.buf) {
 			return
 		}
 	}
+}
+
+func (c *hconn) backendTook(l *eventLoop) bool {
+	if !c.sendBody(l) {
+		return false
+	}
+	c.sent()
+	return !c.closed
+}
+
+func (c *hconn) backendSent(l *eventLoop, be *hback, p []byte) bool {
+	return c.response(l, p) && c.be == be
 }
 
 // response takes bytes the backend sent; false when the request ended or
@@ -1244,6 +1327,35 @@ func (c *hconn) body(p []byte) (int, bool) {
 	return len(p), false
 }
 
+// send writes p to the client (through TLS, when it speaks it), queuing
+// what the socket cannot take yet in c.out; false when the connection
+// ended.
+func (c *hconn) send(l *eventLoop, p []byte) bool {
+	if c.tls != nil {
+		// Behind queued bytes, the link only queues.
+		if _, err := c.tls.Write(p); err != nil {
+			c.close(l)
+			return false
+		}
+		return true
+	}
+	if len(c.out) > 0 {
+		c.out = append(c.out, p...)
+		return true
+	}
+	w, err := writeFull(c.fd, p)
+	c.bytesOut += int64(w)
+	if err != nil && err != unix.EAGAIN {
+		c.close(l)
+		return false
+	}
+	if w < len(p) {
+		b := l.bufs.Get().(*[]byte)
+		c.out, c.outBuf = append((*b)[:0], p[w:]...), b
+	}
+	return true
+}
+
 // toClient writes p to the client, keeping what it cannot take yet and
 // pausing the backend until it has; false when the connection ended.
 func (c *hconn) toClient(l *eventLoop, p []byte) bool {
@@ -1251,32 +1363,11 @@ func (c *hconn) toClient(l *eventLoop, p []byte) bool {
 		return true
 	}
 	c.ex.BytesOut += int64(len(p))
-	if len(c.out) > 0 {
-		if c.tls != nil {
-			c.tls.Write(p) // queued behind by the link
-		} else {
-			c.out = append(c.out, p...)
-		}
-		return true
+	queued := len(c.out) > 0
+	if !c.send(l, p) {
+		return false
 	}
-	if c.tls != nil {
-		if _, err := c.tls.Write(p); err != nil {
-			c.close(l)
-			return false
-		}
-	} else {
-		w, err := writeFull(c.fd, p)
-		c.bytesOut += int64(w)
-		if err != nil && err != unix.EAGAIN {
-			c.close(l)
-			return false
-		}
-		if w < len(p) {
-			b := l.bufs.Get().(*[]byte)
-			c.out, c.outBuf = append((*b)[:0], p[w:]...), b
-		}
-	}
-	if len(c.out) > 0 {
+	if !queued && len(c.out) > 0 {
 		if be := c.be; be != nil && be.c == c {
 			if err := l.setFdEvents(be.fd, &be.events, be.events&^unix.EPOLLIN); err != nil {
 				c.close(l)
@@ -1308,6 +1399,10 @@ func (c *hconn) flush(l *eventLoop) bool {
 	if c.closing {
 		c.close(l)
 		return false
+	}
+	if c.h2 != nil && c.phase != hLinger {
+		c.h2.drained(l)
+		return !c.closed
 	}
 	if be := c.be; be != nil && be.c == c && c.phase >= hSend {
 		c.sent() // read the backend again
@@ -1525,6 +1620,10 @@ func (c *hconn) closeAfterOut(l *eventLoop) {
 
 // timeout acts on a deadline that passed.
 func (c *hconn) timeout(l *eventLoop) {
+	if c.h2 != nil && !c.closing && c.phase != hLinger {
+		c.h2.timeout(l)
+		return
+	}
 	switch {
 	case c.phase == hHead && len(c.out) == 0:
 		c.s.log.Debug("closing client: bad request head", "client", c.ip, "err", "timeout")
@@ -1551,6 +1650,9 @@ func (c *hconn) timeout(l *eventLoop) {
 func (c *hconn) close(l *eventLoop) {
 	if c.closed {
 		return
+	}
+	if c.h2 != nil {
+		c.h2.closeAll(l, false)
 	}
 	c.closed = true
 	c.idle.Store(false)

@@ -276,7 +276,7 @@ func TestHTTPSmugglingVectorsRefused(t *testing.T) {
 		fields [][2]string
 		want   int // 0: a reset is fine too
 	}{
-		{"target byte 0x80", h2Fields("GET", "/\x80"), 400},
+		{"target byte 0x80", h2Fields("GET", "/\x80"), 0}, // proxy/h2 resets it: not visible ASCII
 		{"target fragment", h2Fields("GET", "/a#b"), 400},
 		{"broken percent-encoding", h2Fields("GET", "/a%zz"), 0},
 		{"102 fields", h2Fields("GET", "/", repeatField("x-a", "1", 102)...), 431},

@@ -137,9 +137,9 @@ func (k *tlsLink) SyscallConn() (syscall.RawConn, error) {
 }
 
 // handshakeForLoop runs a new client's TLS handshake on the calling
-// goroutine, then moves the connection to its loop (HTTP/1.1), or to the
-// goroutine path (HTTP/2, until the loops serve it). c is counted as one
-// of the loop's connections already.
+// goroutine, then moves the connection to its loop (HTTP/1.1 or HTTP/2),
+// or to the goroutine path when no descriptor is to be had. c is counted
+// as one of the loop's connections already.
 func (s *Service) handshakeForLoop(c *hconn, nc *net.TCPConn) {
 	link := &tlsLink{nc: nc, fd: -1, c: c, local: nc.LocalAddr(), peer: nc.RemoteAddr()}
 	tc := tls.Server(link, s.hs.tls)
@@ -153,10 +153,7 @@ func (s *Service) handshakeForLoop(c *hconn, nc *net.TCPConn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
-		c.toGoroutine(tc, nc, nil, nil)
-		return
-	}
+	c.wantH2 = tc.ConnectionState().NegotiatedProtocol == "h2"
 	fd, err := s.relay.dup(nc)
 	if err != nil {
 		// Out of descriptors: serve it where it is.
@@ -205,6 +202,7 @@ func (c *hconn) retryRead(l *eventLoop) {
 // the next round (a connection that read its share of the wake-up).
 func (h *loopHTTP) again(l *eventLoop) bool {
 	if len(h.retry) == 0 {
+		h.flushH2()
 		return false
 	}
 	list := h.retry
@@ -217,7 +215,23 @@ func (h *loopHTTP) again(l *eventLoop) bool {
 		}
 	}
 	h.spare = list[:0]
+	h.flushH2()
 	return len(h.retry) > 0
+}
+
+// flushH2 writes what the batch left for the HTTP/2 clients.
+func (h *loopHTTP) flushH2() {
+	if len(h.h2dirty) == 0 {
+		return
+	}
+	for i := 0; i < len(h.h2dirty); i++ { // flushOut may add one
+		c := h.h2dirty[i]
+		h.h2dirty[i] = nil
+		if c.h2.dirty {
+			c.h2.flushOut(c.l)
+		}
+	}
+	h.h2dirty = h.h2dirty[:0]
 }
 
 // tlsCloseNotify tells the client the connection ends, as a TLS peer
