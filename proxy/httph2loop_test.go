@@ -1,0 +1,283 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"vigil/config"
+)
+
+// h2client speaks raw HTTP/2 frames to a service, for the tests of the
+// loops' limits and timeouts.
+type h2client struct {
+	t   *testing.T
+	c   net.Conn
+	fr  *http2.Framer
+	hb  bytes.Buffer
+	enc *hpack.Encoder
+
+	status   map[uint32]int
+	body     map[uint32][]byte
+	ended    map[uint32]bool
+	resets   map[uint32]http2.ErrCode
+	goAway   *http2.GoAwayFrame
+	settings map[http2.SettingID]uint32
+	closed   bool
+}
+
+// dialH2 connects with prior knowledge and sends the preface and
+// SETTINGS (settings, beside the defaults).
+func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2client {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h := &h2client{t: t, c: c, status: map[uint32]int{}, body: map[uint32][]byte{}, ended: map[uint32]bool{},
+		resets: map[uint32]http2.ErrCode{}, settings: map[http2.SettingID]uint32{}}
+	io.WriteString(c, http2.ClientPreface)
+	h.fr = http2.NewFramer(c, c)
+	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	h.enc = hpack.NewEncoder(&h.hb)
+	h.fr.WriteSettings(settings...)
+	return h
+}
+
+// request opens stream id; end: no body follows.
+func (h *h2client) request(id uint32, method, path string, end bool, extra ...[2]string) {
+	h.hb.Reset()
+	for _, f := range append(h2Fields(method, path), extra...) {
+		h.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.hb.Bytes(), EndStream: end, EndHeaders: true}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// until reads frames until cond holds, failing the test after limit.
+func (h *h2client) until(what string, limit time.Duration, cond func() bool) {
+	h.t.Helper()
+	h.c.SetReadDeadline(time.Now().Add(limit))
+	for !cond() {
+		if h.closed {
+			h.t.Fatalf("waiting for %s: the connection closed", what)
+		}
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			if err == io.EOF {
+				h.closed = true
+				if cond() {
+					return
+				}
+			}
+			h.t.Fatalf("waiting for %s: %v", what, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				f.ForeachSetting(func(s http2.Setting) error { h.settings[s.ID] = s.Val; return nil })
+				h.fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if s, err := strconv.Atoi(f.PseudoValue("status")); err == nil && s >= 200 {
+				h.status[f.StreamID] = s
+			}
+			if f.StreamEnded() {
+				h.ended[f.StreamID] = true
+			}
+		case *http2.DataFrame:
+			h.body[f.StreamID] = append(h.body[f.StreamID], f.Data()...)
+			if f.StreamEnded() {
+				h.ended[f.StreamID] = true
+			}
+		case *http2.RSTStreamFrame:
+			h.resets[f.StreamID] = f.ErrCode
+		case *http2.GoAwayFrame:
+			h.goAway = f
+		}
+	}
+}
+
+// done is a stream's response complete, or its reset.
+func (h *h2client) done(id uint32) func() bool {
+	return func() bool {
+		_, reset := h.resets[id]
+		return h.ended[id] || reset
+	}
+}
+
+// h2LimitsBackend answers /fast at once, /big with 200 kB, /hang once
+// release is closed, and a POST after reading its body.
+func h2LimitsBackend(t *testing.T, release chan struct{}) *httpTestBackend {
+	return startHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/hang":
+			<-release
+			io.WriteString(w, "released")
+		case "/big":
+			w.Write(bytes.Repeat([]byte("b"), 200_000))
+		default:
+			io.WriteString(w, "fast "+strconv.Itoa(len(b)))
+		}
+	}))
+}
+
+func skipOnGoroutines(t *testing.T) {
+	if *goroutineHTTP {
+		t.Skip("HTTP/2 on the goroutine path is net/http's server, with its own limits and timeouts")
+	}
+}
+
+// TestH2LoopStreamLimit: streams past http2_max_streams are refused
+// (REFUSED_STREAM, which a client may retry) while the others are served,
+// and the limit frees as streams end.
+func TestH2LoopStreamLimit(t *testing.T) {
+	skipOnGoroutines(t)
+	checkGoroutines(t)
+	release := make(chan struct{})
+	be := h2LimitsBackend(t, release)
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	cfg.HTTP2MaxStreams = 2
+	r := startService(t, cfg)
+	h := dialH2(t, r.addr)
+	h.request(1, "GET", "/hang", true)
+	h.request(3, "GET", "/hang", true)
+	h.request(5, "GET", "/fast", true)
+	h.until("stream 5 refused", 5*time.Second, h.done(5))
+	if got := h.settings[http2.SettingMaxConcurrentStreams]; got != 2 {
+		t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS %d, want 2", got)
+	}
+	if code, ok := h.resets[5]; !ok || code != http2.ErrCodeRefusedStream {
+		t.Fatalf("stream 5: reset %v (%v), status %d; want REFUSED_STREAM", code, ok, h.status[5])
+	}
+	close(release)
+	h.until("streams 1 and 3", 5*time.Second, func() bool { return h.ended[1] && h.ended[3] })
+	for _, id := range []uint32{1, 3} {
+		if h.status[id] != 200 || string(h.body[id]) != "released" {
+			t.Errorf("stream %d: %d %q", id, h.status[id], h.body[id])
+		}
+	}
+	h.request(7, "GET", "/fast", true)
+	h.until("stream 7", 5*time.Second, h.done(7))
+	if h.status[7] != 200 || string(h.body[7]) != "fast 0" {
+		t.Errorf("stream 7 after the others ended: %d %q (reset %v)", h.status[7], h.body[7], h.resets[7])
+	}
+}
+
+// TestH2LoopStalledBody: a stream that never sends the body it announced
+// is answered 408 after the client timeout and gives its backend
+// connection back; the connection's other streams go on.
+func TestH2LoopStalledBody(t *testing.T) {
+	skipOnGoroutines(t)
+	checkGoroutines(t)
+	be := h2LimitsBackend(t, nil)
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	cfg.Timeouts.Client = config.Duration(300 * time.Millisecond)
+	r := startService(t, cfg)
+	h := dialH2(t, r.addr)
+	h.request(1, "POST", "/upload", false, [2]string{"content-length", "10"})
+	h.fr.WriteData(1, false, []byte("abc"))
+	start := time.Now()
+	h.until("stream 1 answered", 5*time.Second, func() bool { return h.status[1] != 0 })
+	if h.status[1] != 408 {
+		t.Fatalf("stalled body: status %d, want 408", h.status[1])
+	}
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Errorf("answered after %v, before the client timeout", waited)
+	}
+	h.until("stream 1 over", 5*time.Second, h.done(1))
+	h.request(3, "POST", "/upload", false, [2]string{"content-length", "3"})
+	h.fr.WriteData(3, true, []byte("xyz"))
+	h.until("stream 3", 5*time.Second, h.done(3))
+	if h.status[3] != 200 || string(h.body[3]) != "fast 3" {
+		t.Errorf("the next stream: %d %q (reset %v)", h.status[3], h.body[3], h.resets[3])
+	}
+	r.waitStats(t, "the backend slot given back", func(s ServiceStats) bool { return s.Backends[0].Active == 0 })
+}
+
+// TestH2LoopNoWindowUpdate: a client that gives a stream no more window
+// holds up only that stream, whose backend stops being read; after the
+// client timeout the stream is reset and its backend connection closed,
+// and the connection serves on.
+func TestH2LoopNoWindowUpdate(t *testing.T) {
+	skipOnGoroutines(t)
+	checkGoroutines(t)
+	be := h2LimitsBackend(t, nil)
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	cfg.Timeouts.Client = config.Duration(300 * time.Millisecond)
+	r := startService(t, cfg)
+	h := dialH2(t, r.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
+	h.request(1, "GET", "/big", true)
+	h.until("the first 1000 bytes", 5*time.Second, func() bool { return len(h.body[1]) >= 1000 })
+	// Another stream is not held up behind it.
+	h.request(3, "GET", "/fast", true)
+	h.until("stream 3", 5*time.Second, h.done(3))
+	if h.status[3] != 200 || string(h.body[3]) != "fast 0" {
+		t.Errorf("stream 3 beside a stalled one: %d %q", h.status[3], h.body[3])
+	}
+	h.until("stream 1 reset", 5*time.Second, h.done(1))
+	if code, ok := h.resets[1]; !ok || code != http2.ErrCodeCancel {
+		t.Fatalf("stalled stream: reset %v (%v), ended %v; want CANCEL", code, ok, h.ended[1])
+	}
+	if n := len(h.body[1]); n != 1000 {
+		t.Errorf("stalled stream got %d bytes, its window was 1000", n)
+	}
+	r.waitStats(t, "the backend slot given back", func(s ServiceStats) bool { return s.Backends[0].Active == 0 })
+	h.request(5, "GET", "/fast", true)
+	h.until("stream 5", 5*time.Second, h.done(5))
+	if h.status[5] != 200 {
+		t.Errorf("after the reset: status %d", h.status[5])
+	}
+}
+
+// TestH2LoopGoAwayOnStop: a stopping service sends GOAWAY, finishes the
+// streams under way, refuses new ones, then closes the connection.
+func TestH2LoopGoAwayOnStop(t *testing.T) {
+	skipOnGoroutines(t)
+	checkGoroutines(t)
+	release := make(chan struct{})
+	be := h2LimitsBackend(t, release)
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	r := startService(t, cfg)
+	h := dialH2(t, r.addr)
+	h.request(1, "GET", "/hang", true)
+	r.waitStats(t, "the request at the backend", func(s ServiceStats) bool { return s.Backends[0].Active == 1 })
+	r.cancel()
+	h.until("GOAWAY", 5*time.Second, func() bool { return h.goAway != nil })
+	if h.goAway.ErrCode != http2.ErrCodeNo || h.goAway.LastStreamID != 1 {
+		t.Errorf("GOAWAY %v, last stream %d; want NO_ERROR, 1", h.goAway.ErrCode, h.goAway.LastStreamID)
+	}
+	h.request(3, "GET", "/fast", true)
+	close(release)
+	h.until("stream 1", 5*time.Second, h.done(1))
+	if h.status[1] != 200 || string(h.body[1]) != "released" {
+		t.Errorf("the stream under way: %d %q (reset %v)", h.status[1], h.body[1], h.resets[1])
+	}
+	h.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := h.fr.ReadFrame(); err != nil {
+			if err != io.EOF && !strings.Contains(err.Error(), "reset") {
+				t.Errorf("the connection did not close: %v", err)
+			}
+			break
+		}
+	}
+	if h.status[3] != 0 {
+		t.Errorf("a stream opened after GOAWAY was served: %d", h.status[3])
+	}
+}
