@@ -8,8 +8,10 @@
 # Prints medians of req/s (and p50, p99 where the tool gives them) for:
 #   https-ka  HTTPS keep-alive, wrk -t2 -c64
 #   https-hs  HTTPS with a full handshake per request (Connection: close), wrk -t2 -c64
-#   h2        HTTP/2 over TLS, h2load -c64 -m10 -t2
-# and the median of the per-run ratios of vigil to HAProxy.
+#   h2        HTTP/2 over TLS, h2load -c64 -m10 -t2 (percentiles from its
+#             per-request log)
+# and the median of the per-run ratios of vigil to HAProxy; then both
+# proxies' RSS, idle and holding 1000 idle TLS clients each.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 cd "$(dirname "$0")/.."
@@ -42,7 +44,9 @@ backend be
     http-reuse always
     server nginx 127.0.0.1:18180
 HAP
-haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 & pids+=($!)
+haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+haproxy_pid=$!
+pids+=($!)
 
 # Both proxies at nice 0, as in bench/proxy.sh.
 cat >"$work/vigil.yaml" <<VIG
@@ -57,7 +61,9 @@ services:
     tls: { certs: [{ cert: "$work/cert.pem", key: "$work/key.pem" }], http2: true }
     backends: ["127.0.0.1:18180"]
 VIG
-"$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 & pids+=($!)
+"$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 &
+vigil_pid=$!
+pids+=($!)
 
 wait_ports 18180 18181 18182
 
@@ -66,10 +72,11 @@ wrk_run() { # port [extra wrk args] -> "rps p50 p99"
 	shift
 	wrk -t2 -c64 -d"${DUR}s" --latency "$@" "https://127.0.0.1:$port/" 2>&1 | wrk_stats
 }
-h2_run() { # port -> "rps - -" (h2load gives no percentiles)
+h2_run() { # port -> "rps p50 p99", the percentiles from h2load's per-request log
 	local out
-	out=$(h2load -c64 -m10 -t2 -D"$DUR" "https://127.0.0.1:$1/" 2>&1)
-	echo "$(awk '/^finished in/ {print $4}' <<<"$out") - -"
+	out=$(h2load -c64 -m10 -t2 -D"$DUR" --log-file="$work/h2.log" "https://127.0.0.1:$1/" 2>&1)
+	echo "$(awk '/^finished in/ {print $4}' <<<"$out") $(awk '{print $3/1000}' "$work/h2.log" | sort -g |
+		awk '{a[NR]=$1} END {printf "%.3f %.3f", a[int(NR*0.5)], a[int(NR*0.99)]}')"
 }
 declare -A res
 names=(vigil-https-ka haproxy-https-ka vigil-https-hs haproxy-https-hs vigil-h2 haproxy-h2)
@@ -99,7 +106,19 @@ for n in "${names[@]}"; do
 done
 printf '\nper-run ratios of vigil to HAProxy, median:\n'
 for w in https-ka https-hs h2; do
-	p99=-
-	[ "$w" != h2 ] && p99=$(ratio "vigil-$w" "haproxy-$w" 3)
-	printf '  %-9s req/s %s  p99 %s\n' "$w" "$(ratio "vigil-$w" "haproxy-$w" 1)" "$p99"
+	printf '  %-9s req/s %s  p99 %s\n' "$w" "$(ratio "vigil-$w" "haproxy-$w" 1)" "$(ratio "vigil-$w" "haproxy-$w" 3)"
 done
+
+# Memory: idle, then with 1000 idle TLS clients each (one request served
+# on each, then kept open).
+rss() { awk '/^VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+go build -o "$work/tlsidle" ./bench/tlsidle
+vigil_idle=$(rss "$vigil_pid")
+haproxy_idle=$(rss "$haproxy_pid")
+coproc IDLE { "$work/tlsidle" -n 1000 127.0.0.1:18182 127.0.0.1:18181; }
+read -r ready _ <&"${IDLE[0]}"
+[ "$ready" = ready ] || { echo "tlsidle failed" >&2; exit 1; }
+printf '\nRSS MB      idle   with 1000 idle TLS clients\n'
+printf '%-10s %6s %8s\n' vigil "$vigil_idle" "$(rss "$vigil_pid")" haproxy "$haproxy_idle" "$(rss "$haproxy_pid")"
+exec {IDLE[1]}>&-
+wait "$IDLE_PID" 2>/dev/null || true
