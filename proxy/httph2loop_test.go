@@ -2,11 +2,18 @@ package proxy
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,5 +286,78 @@ func TestH2LoopGoAwayOnStop(t *testing.T) {
 	}
 	if h.status[3] != 0 {
 		t.Errorf("a stream opened after GOAWAY was served: %d", h.status[3])
+	}
+}
+
+// TestH2LargeBodies: bodies far beyond the flow-control windows go both
+// ways intact, with and without a content-length (the request body then
+// goes chunked to the backend, a chunked response is decoded), over h2c
+// and TLS, on several streams at once.
+func TestH2LargeBodies(t *testing.T) {
+	checkGoroutines(t)
+	be := startHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sum := sha256.New()
+		n, _ := io.Copy(sum, r.Body)
+		size, _ := strconv.Atoi(r.URL.Query().Get("size"))
+		w.Header().Set("X-Got", fmt.Sprintf("%d %x %v", n, sum.Sum(nil), r.TransferEncoding))
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(size))
+		}
+		w.Write(bytes.Repeat([]byte("r"), size))
+	}))
+	pool := x509.NewCertPool()
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	h2c := startService(t, cfg)
+	cfg.H2C = false
+	cfg.TLS = &config.TLS{Certs: []config.Cert{selfSigned(t, pool, "a.example.com")}, HTTP2: true}
+	tlsSvc := startService(t, cfg)
+	clients := map[string]*http.Client{
+		"http://" + h2c.addr: {Transport: &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}, Timeout: 20 * time.Second},
+		"https://" + tlsSvc.addr: {Transport: &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "a.example.com"}}, Timeout: 20 * time.Second},
+	}
+	body := make([]byte, 3<<20)
+	rand.Read(body)
+	want := fmt.Sprintf("%x", sha256.Sum256(body))
+	for base, c := range clients {
+		var wg sync.WaitGroup
+		for i, tc := range []struct {
+			known   bool // the request says its length
+			chunked bool // the response goes chunked
+		}{{true, false}, {false, false}, {true, true}, {false, true}} {
+			wg.Go(func() {
+				var rd io.Reader = bytes.NewReader(body)
+				if !tc.known {
+					rd = io.MultiReader(rd) // hides the length: no content-length
+				}
+				size := 2<<20 + i
+				q := fmt.Sprintf("%s/up?size=%d", base, size)
+				if tc.chunked {
+					q += "&chunked=1"
+				}
+				resp, err := c.Post(q, "application/octet-stream", rd)
+				if err != nil {
+					t.Errorf("%s %+v: %v", base, tc, err)
+					return
+				}
+				defer resp.Body.Close()
+				got, err := io.ReadAll(resp.Body)
+				if err != nil || len(got) != size || resp.ProtoMajor != 2 {
+					t.Errorf("%s %+v: response %d of %d bytes, %s, %v", base, tc, len(got), size, resp.Proto, err)
+				}
+				wantTE := "[]"
+				if !tc.known {
+					wantTE = "[chunked]"
+				}
+				if g := resp.Header.Get("X-Got"); g != fmt.Sprintf("%d %s %s", len(body), want, wantTE) {
+					t.Errorf("%s %+v: the backend got %s", base, tc, g)
+				}
+			})
+		}
+		wg.Wait()
+		c.CloseIdleConnections()
 	}
 }
