@@ -33,6 +33,17 @@ fi
 # A keepalived already running on this machine is left alone: the tests run
 # their own in network namespaces, where the machine's cannot interfere.
 
+# h2spec checks HTTP/2 conformance (proxy/h2 and the services' TLS and h2c
+# listeners); it comes from the Go module proxy, and its absence fails the
+# tests that run it.
+if ! command -v h2spec >/dev/null 2>&1; then
+	echo "== installing h2spec"
+	GOBIN=/usr/local/bin go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible 2>/dev/null ||
+		GOBIN="$(go env GOPATH)/bin" go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+	PATH=$PATH:$(go env GOPATH)/bin
+fi
+export VIGIL_REQUIRE_H2SPEC=1
+
 echo "== gofmt"
 unformatted=$(gofmt -l .)
 if [ -n "$unformatted" ]; then
@@ -50,5 +61,7 @@ echo "== differential fuzzing, briefly: what vigil forwards means the same to ne
 for target in FuzzForwardRequest FuzzForwardResponse; do
 	go test -run '^$' -fuzz "^$target\$" -fuzztime 20s ./proxy/httpcore
 done
+echo "== fuzzing the HTTP/2 connection briefly (bench/fuzz.sh runs it long)"
+go test -run '^$' -fuzz '^FuzzFeed$' -fuzztime 20s ./proxy/h2
 echo "== end-to-end tests (network namespaces, real keepalived)"
 go test -count=1 -timeout 20m ./tests/
