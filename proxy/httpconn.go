@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -74,15 +75,19 @@ func (hc *httpConn) abort() {
 // serveHTTP serves one client connection until it closes, times out or
 // asks to close, or the service stops.
 func (s *Service) serveHTTP(ctx context.Context, c net.Conn) {
-	s.serveHTTPFrom(ctx, c, nil, false)
+	s.serveHTTPFrom(ctx, c, nil, false, netip.AddrPort{})
 }
 
 // serveHTTPFrom is serveHTTP for a connection that may have been served by
 // an event loop until now (fromLoop): pre holds the client bytes the loop
 // read and did not use (the current request from its start), read again
 // before the connection's own, and the connection is counted already.
-func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fromLoop bool) {
-	client := addrPort(c.RemoteAddr())
+// client, when valid, is the client's address as the loop knew it (from
+// a PROXY header).
+func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fromLoop bool, client netip.AddrPort) {
+	if !client.IsValid() {
+		client = addrPort(c.RemoteAddr())
+	}
 	if s.cfg.ProxyProtocol.Accept && !fromLoop {
 		tcp, _ := c.(*net.TCPConn)
 		h, rest, err := s.readProxyHeader(ctx, tcp)

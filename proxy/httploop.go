@@ -225,9 +225,9 @@ type hconnected struct {
 
 // loopEligible reports whether the service's clients can be served on the
 // event loops: HTTP/1 and HTTP/2 (httph2loop.go), in cleartext or TLS
-// (httptlsloop.go), without a PROXY header to read.
+// (httptlsloop.go), behind a PROXY header or not.
 func (s *Service) loopEligible() bool {
-	return s.hs != nil && !s.cfg.ProxyProtocol.Accept && !s.noLoopHTTP && s.relay != nil
+	return s.hs != nil && !s.noLoopHTTP && s.relay != nil
 }
 
 // serveHTTPLoop hands a new client connection to an event loop. sem is
@@ -235,7 +235,8 @@ func (s *Service) loopEligible() bool {
 // could not take it; the caller then serves it on a goroutine.
 func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan struct{}) bool {
 	fd := -1
-	if s.hs.tls == nil {
+	slow := s.hs.tls != nil || s.cfg.ProxyProtocol.Accept // a goroutine's work first
+	if !slow {
 		var err error
 		if fd, err = s.relay.dup(c); err != nil {
 			return false
@@ -264,8 +265,8 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 	s.hs.lconns[hc] = struct{}{}
 	s.hwg.Add(1)
 	s.mu.Unlock()
-	if fd < 0 {
-		go s.handshakeForLoop(hc, c)
+	if slow {
+		go s.prepareForLoop(hc, c)
 		return true
 	}
 	c.Close()
@@ -313,6 +314,13 @@ func addConn(c *hconn) relayCmd {
 			c.waitRequest(true)
 			if c.wantH2 {
 				c.startH2(l)
+			}
+			if len(c.in) > 0 {
+				c.consume(l) // read behind a PROXY header
+				if c.closed {
+					return
+				}
+				c.keep()
 			}
 			c.retryRead(l) // the request may have come with the handshake
 		},
@@ -1767,6 +1775,6 @@ func (c *hconn) toGoroutine(nc net.Conn, raw *net.TCPConn, pre, out []byte) {
 			}
 			raw.SetWriteDeadline(time.Time{})
 		}
-		s.serveHTTPFrom(ctx, nc, pre, true)
+		s.serveHTTPFrom(ctx, nc, pre, true, c.client)
 	}()
 }

@@ -251,3 +251,81 @@ func TestHTTPSOnLoopResumes(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPProxyHeaderEveryPath: behind a PROXY header, the client's
+// address reaches the backend whichever way the connection is served: on
+// a loop in cleartext, handed to the goroutine path (a chunked request),
+// over TLS (HTTP/1.1 and h2 by ALPN), and over h2c.
+func TestHTTPProxyHeaderEveryPath(t *testing.T) {
+	checkGoroutines(t)
+	be := startHTTPBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, r.Header.Get("X-Forwarded-For"))
+	}))
+	pool := x509.NewCertPool()
+	cfg := httpCfg(be.addr)
+	cfg.ForwardedHeaders = true
+	cfg.ProxyProtocol.Accept = true
+	cfg.H2C = true
+	clear := startService(t, cfg)
+	cfg.H2C = false
+	cfg.TLS = &config.TLS{Certs: []config.Cert{selfSigned(t, pool, "a.example.com")}, HTTP2: true}
+	secure := startService(t, cfg)
+	const proxyLine = "PROXY TCP4 10.1.2.3 10.0.0.1 1234 80\r\n"
+	dial := func(addr string) net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, proxyLine)
+		return c
+	}
+	h1 := func(name string, c net.Conn, req string) {
+		defer c.Close()
+		io.WriteString(c, req)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != "10.1.2.3" {
+			t.Errorf("%s: the backend saw X-Forwarded-For %q", name, b)
+		}
+	}
+	const get = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	const chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\na\r\n0\r\n\r\n"
+	h1("cleartext", dial(clear.addr), get)
+	h1("cleartext, handed over", dial(clear.addr), chunked)
+	tlsConf := func(proto string) *tls.Config {
+		return &tls.Config{RootCAs: pool, ServerName: "a.example.com", NextProtos: []string{proto}}
+	}
+	h1("TLS", tls.Client(dial(secure.addr), tlsConf("http/1.1")), get)
+	h1("TLS, handed over", tls.Client(dial(secure.addr), tlsConf("http/1.1")), chunked)
+	h2 := func(name string, c net.Conn) {
+		defer c.Close()
+		tr := &http2.Transport{AllowHTTP: true}
+		cc, err := tr.NewClientConn(c)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		req, _ := http.NewRequest("GET", "http://x/", nil)
+		resp, err := cc.RoundTrip(req)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "10.1.2.3" {
+			t.Errorf("%s: the backend saw X-Forwarded-For %q", name, b)
+		}
+	}
+	h2("h2c", dial(clear.addr))
+	tc := tls.Client(dial(secure.addr), tlsConf("h2"))
+	if err := tc.Handshake(); err != nil || tc.ConnectionState().NegotiatedProtocol != "h2" {
+		t.Fatalf("h2 by ALPN: %v %q", err, tc.ConnectionState().NegotiatedProtocol)
+	}
+	h2("h2 over TLS", tc)
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"vigil/proxy/proxyproto"
 )
 
 // HTTPS on the event loops. crypto/tls does the handshake and protects the
@@ -47,13 +49,19 @@ func (wouldBlock) Temporary() bool { return true }
 // is nc (Go's netpoller); on the loop, the descriptor fd, owned by the loop.
 type tlsLink struct {
 	nc    net.Conn
-	fd    int // -1 while nc serves
+	pre   []byte // bytes read behind a PROXY header, read first
+	fd    int    // -1 while nc serves
 	c     *hconn
 	local net.Addr
 	peer  net.Addr
 }
 
 func (k *tlsLink) Read(p []byte) (int, error) {
+	if len(k.pre) > 0 {
+		n := copy(p, k.pre)
+		k.pre = k.pre[n:]
+		return n, nil
+	}
 	if k.fd < 0 {
 		return k.nc.Read(p)
 	}
@@ -136,12 +144,55 @@ func (k *tlsLink) SyscallConn() (syscall.RawConn, error) {
 	return nil, errors.New("tls link: no connection of its own")
 }
 
-// handshakeForLoop runs a new client's TLS handshake on the calling
-// goroutine, then moves the connection to its loop (HTTP/1.1 or HTTP/2),
-// or to the goroutine path when no descriptor is to be had. c is counted
-// as one of the loop's connections already.
-func (s *Service) handshakeForLoop(c *hconn, nc *net.TCPConn) {
-	link := &tlsLink{nc: nc, fd: -1, c: c, local: nc.LocalAddr(), peer: nc.RemoteAddr()}
+// prepareForLoop does what a new client needs before a loop can take it,
+// on the calling goroutine: reading its PROXY header, its TLS handshake.
+// c is counted as one of the loop's connections already.
+func (s *Service) prepareForLoop(c *hconn, nc *net.TCPConn) {
+	var pre []byte
+	if s.cfg.ProxyProtocol.Accept {
+		h, rest, err := s.readProxyHeader(c.ctx, nc)
+		if err != nil {
+			s.mu.Lock()
+			s.st.proxyErrors++
+			s.mu.Unlock()
+			s.log.Debug("closing client: bad PROXY header", "client", c.ip, "err", err)
+			nc.Close()
+			c.gone(0, 0)
+			return
+		}
+		if h.Command == proxyproto.Proxy && h.Source.IsValid() {
+			c.client = unmap(h.Source)
+			c.ip = c.client.Addr().String()
+			if s.hashSource {
+				c.ipKey = c.client.Addr().AsSlice()
+			}
+		}
+		pre = rest
+	}
+	if s.hs.tls != nil {
+		s.handshakeForLoop(c, nc, pre)
+		return
+	}
+	fd, err := s.relay.dup(nc)
+	if err != nil {
+		c.toGoroutine(&prefixConn{Conn: nc, rest: pre}, nc, nil, nil)
+		return
+	}
+	nc.Close()
+	c.fd = fd
+	c.in, c.inOwned = pre, len(pre) > 0
+	c.bytesIn = int64(len(pre))
+	if !c.l.post(addConn(c)) {
+		unix.Close(fd)
+		c.gone(0, 0)
+	}
+}
+
+// handshakeForLoop runs a new client's TLS handshake (pre: its first
+// bytes, read already), then moves the connection to its loop (HTTP/1.1
+// or HTTP/2), or to the goroutine path when no descriptor is to be had.
+func (s *Service) handshakeForLoop(c *hconn, nc *net.TCPConn, pre []byte) {
+	link := &tlsLink{nc: nc, pre: pre, fd: -1, c: c, local: nc.LocalAddr(), peer: nc.RemoteAddr()}
 	tc := tls.Server(link, s.hs.tls)
 	if d := s.requestTimeout(); d > 0 {
 		nc.SetDeadline(time.Now().Add(d))
