@@ -16,6 +16,16 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT INT TERM
 
+# build_vigil: $work/vigil from this tree, or the binary VIGIL_BIN names
+# (to measure an earlier build beside HAProxy with the same script).
+build_vigil() {
+	if [ -n "${VIGIL_BIN:-}" ]; then
+		cp "$VIGIL_BIN" "$work/vigil"
+	else
+		go build -o "$work/vigil" .
+	fi
+}
+
 # start_nginx PORT: the backend, nginx answering a small body with
 # keep-alive on 127.0.0.1:PORT, as REFERENCE.md measured.
 start_nginx() {

@@ -4,6 +4,7 @@
 #   RUNS=5 SECONDS_PER_RUN=10 ./bench/proxy.sh
 #   VIGIL_ENV="env GOMAXPROCS=1" ./bench/proxy.sh   # run vigil under another environment
 #   PROFILE=0 ./bench/proxy.sh       # skip the CPU profiles of vigil at the end
+#   VIGIL_BIN=/tmp/vigil-old ./bench/proxy.sh   # measure another build of vigil
 # Loopback, one nginx backend, wrk -t2 -c64. Prints medians of req/s, p50,
 # p99 for: wrk straight to nginx, vigil and HAProxy in tcp and http mode
 # (HAProxy http with http-reuse always, vigil without X-Forwarded-For, so
@@ -20,7 +21,7 @@ DUR=${SECONDS_PER_RUN:-10}
 . bench/lib.sh
 need_tools nginx:nginx-light haproxy:haproxy wrk:wrk
 
-go build -o "$work/vigil" .
+build_vigil
 start_nginx 18080
 
 cat >"$work/haproxy.cfg" <<HAP

@@ -2,6 +2,7 @@
 # HTTPS and HTTP/2 throughput, vigil against HAProxy, side by side (root).
 #   sudo ./bench/tls.sh              # 3 interleaved runs of 10s each
 #   RUNS=5 SECONDS_PER_RUN=10 ./bench/tls.sh
+#   VIGIL_BIN=/tmp/vigil-old ./bench/tls.sh   # measure another build of vigil
 # Loopback, one nginx backend, the same ECDSA P-256 certificate on both
 # proxies (HAProxy with alpn h2,http/1.1, nbthread 2, http-reuse always;
 # vigil with http2 and no X-Forwarded-For, so both do the same work).
@@ -20,7 +21,7 @@ DUR=${SECONDS_PER_RUN:-10}
 . bench/lib.sh
 need_tools nginx:nginx-light haproxy:haproxy wrk:wrk h2load:nghttp2-client openssl:openssl
 
-go build -o "$work/vigil" .
+build_vigil
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 	-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
 	-keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
