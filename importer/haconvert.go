@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -15,6 +16,7 @@ type haConverter struct {
 	notes     *notes
 	services  *serviceSpace
 	crtBase   string
+	h2Streams int // tune.h2.max-concurrent-streams; 0: HAProxy's default, vigil's too
 	linesRead int
 
 	// Logging (halog.go): the global section's log targets, which a
@@ -102,6 +104,13 @@ func (c *haConverter) global(s *haSection) {
 		switch {
 		case key == "crt-base" && len(l.words) > 1:
 			c.crtBase = l.words[1]
+		case (key == "tune.h2.max-concurrent-streams" || key == "tune.h2.fe.max-concurrent-streams") && len(l.words) > 1:
+			n, err := strconv.Atoi(l.words[1])
+			if err != nil || n < 1 || n > 1<<20 {
+				c.notes.unsupported(l.pos, key, "%q is not a stream count vigil takes (1 to 1048576); not converted", l.words[1])
+			} else if n != 100 {
+				c.h2Streams = n
+			}
 		case key == "log":
 			c.globalLog(l)
 		case key == "log-tag":
@@ -226,6 +235,9 @@ func (c *haConverter) service(fe, be *haProxy, b haBind, addr netip.AddrPort, ba
 			tls.HTTP2 = nil
 		}
 		svc.TLS = &tls
+		if http && (tls.HTTP2 == nil || *tls.HTTP2) {
+			svc.HTTP2MaxStreams = c.h2Streams
+		}
 	}
 	if http && !fe.forward && (be == nil || !be.forward) {
 		svc.ForwardedHeaders = boolPtr(false) // vigil adds X-Forwarded-For by default, HAProxy only with option forwardfor

@@ -163,6 +163,7 @@ type outService struct {
 	OnDown           string            `yaml:"on_down,omitempty"`
 	ProxyProtocol    *outProxyProtocol `yaml:"proxy_protocol,omitempty,flow"`
 	TLS              *outTLS           `yaml:"tls,omitempty"`
+	HTTP2MaxStreams  int               `yaml:"http2_max_streams,omitempty"`
 	ForwardedHeaders *bool             `yaml:"forwarded_headers,omitempty"`
 	Sticky           *outSticky        `yaml:"sticky,omitempty,flow"`
 	Routes           []*outRoute       `yaml:"routes,omitempty"`

@@ -231,3 +231,42 @@ func TestLargeInputsStayFast(t *testing.T) {
 		t.Error("the read bound did not stop the conversion")
 	}
 }
+
+// TestHAH2Streams: tune.h2.max-concurrent-streams becomes each HTTP/2
+// service's http2_max_streams; HAProxy's default (100, vigil's too) and
+// services without h2 write nothing, a bad count is reported.
+func TestHAH2Streams(t *testing.T) {
+	const rest = "defaults\n mode http\nfrontend a\n bind :443 ssl crt /c.pem alpn h2,http/1.1\n default_backend b\n" +
+		"frontend plain\n bind :444 ssl crt /c.pem alpn http/1.1\n default_backend b\nbackend b\n server s 10.0.0.1:80\n"
+	for _, tc := range []struct{ global, want, notWant string }{
+		{"global\n tune.h2.max-concurrent-streams 250\n", "http2_max_streams: 250", ""},
+		{"global\n tune.h2.max-concurrent-streams 100\n", "", "http2_max_streams"},
+		{"global\n tune.h2.max-concurrent-streams x\n", "not a stream count", "http2_max_streams:"},
+	} {
+		res, err := Convert(Input{HAProxy: "h.cfg"}, MapFiles{"h.cfg": []byte(tc.global + rest)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(res.YAML) // its comment lists the notes
+		if tc.want != "" && !strings.Contains(out, tc.want) {
+			t.Errorf("%q: output lacks %q:\n%s", tc.global, tc.want, out)
+		}
+		if tc.notWant != "" && strings.Contains(yamlBody(res.YAML), tc.notWant) {
+			t.Errorf("%q: output has %q:\n%s", tc.global, tc.notWant, res.YAML)
+		}
+		if strings.Count(string(res.YAML), "http2_max_streams") > 1 {
+			t.Errorf("%q: the service without h2 got the limit too:\n%s", tc.global, res.YAML)
+		}
+	}
+}
+
+// yamlBody is a converted config without its leading comment.
+func yamlBody(y []byte) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(string(y), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}

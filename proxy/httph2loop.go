@@ -44,6 +44,7 @@ type h2side struct {
 	dirty   bool // output to write after the batch
 	broken  bool // a connection error: what is queued goes out, then it closes
 	leaving bool // we sent a graceful GOAWAY: it closes once its streams are done
+	ending  bool // the connection is closing: its streams end with it
 	fields  []hpack.HeaderField
 	scratch []byte
 }
@@ -210,7 +211,7 @@ func (h *h2side) pumpAll(l *eventLoop) {
 // keep-alive timeout) in step with its streams.
 func (h *h2side) idleCheck() {
 	c := h.c
-	if len(h.streams) > 0 || c.closed {
+	if len(h.streams) > 0 || c.closed || h.ending {
 		return
 	}
 	if !c.idle.Load() {
@@ -254,6 +255,7 @@ func (h *h2side) sweep(l *eventLoop) {
 // closeAll ends every stream of a connection that is closing; killed
 // says the drain ended them.
 func (h *h2side) closeAll(l *eventLoop, killed bool) {
+	h.ending = true
 	for _, st := range h.streams {
 		cause := httpcore.CauseClient
 		if killed {
