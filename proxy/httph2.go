@@ -254,18 +254,10 @@ func (d *h2Down) write(p []byte) (int, error) {
 // net/http's TrailerPrefix.
 func (d *h2Down) trailers(tr []byte) error {
 	h := d.w.Header()
-	for len(tr) > 0 {
-		i := bytes.Index(tr, []byte("\r\n"))
-		if i < 0 {
-			break
-		}
-		line := tr[:i]
-		tr = tr[i+2:]
-		if c := bytes.IndexByte(line, ':'); c > 0 {
-			name := http.TrailerPrefix + http.CanonicalHeaderKey(string(line[:c]))
-			h[name] = append(h[name], string(httpcore.TrimOWS(line[c+1:])))
-		}
-	}
+	eachTrailer(tr, func(name, value []byte) {
+		key := http.TrailerPrefix + http.CanonicalHeaderKey(string(name))
+		h[key] = append(h[key], string(value))
+	})
 	return nil
 }
 

@@ -475,14 +475,7 @@ func (st *h2stream) connected(l *eventLoop, r *hconnected) {
 		}
 		return
 	}
-	st.ex.Retries += r.res.retries
-	st.ex.Redispatched = st.ex.Retries > 0
-	if !r.res.assigned.IsZero() && !st.replayed {
-		st.ex.Assigned = r.res.assigned.Sub(st.ex.Start)
-	}
-	if r.res.last != nil {
-		st.ex.Backend = r.res.last.cfg.Address
-	}
+	r.record(&st.ex, st.replayed)
 	if r.err != nil {
 		st.c.s.log.Debug("request failed: no backend connection", "client", st.c.ip, "err", r.err)
 		cause, stage, code := connectFailure(r.err, r.res)
@@ -556,20 +549,9 @@ func (st *h2stream) sendBody(l *eventLoop) {
 // toBackend writes p to the stream's backend, keeping what it cannot take
 // yet; false when the stream failed.
 func (st *h2stream) toBackend(l *eventLoop, p []byte) bool {
-	be := st.be
-	if len(be.out) > 0 {
-		be.out = append(be.out, p...)
-		return true
-	}
-	w, err := writeFull(be.fd, p)
-	be.sent += int64(w)
-	if err != nil && err != unix.EAGAIN {
+	if err := st.be.write(l, p); err != nil {
 		st.backendFailed(l, err)
 		return false
-	}
-	if w < len(p) {
-		b := l.bufs.Get().(*[]byte)
-		be.out, be.outBuf = append((*b)[:0], p[w:]...), b
 	}
 	return true
 }
@@ -846,6 +828,15 @@ func (st *h2stream) finish(l *eventLoop, sent bool) {
 // trailerFields turns "name: value\r\n" lines into fields.
 func trailerFields(tr []byte) []hpack.HeaderField {
 	var f []hpack.HeaderField
+	eachTrailer(tr, func(name, value []byte) {
+		f = append(f, hpack.HeaderField{Name: string(bytes.ToLower(name)), Value: string(value)})
+	})
+	return f
+}
+
+// eachTrailer calls fn with each field of trailer lines ("name:
+// value\r\n", as httpcore.Chunked keeps them), its value trimmed.
+func eachTrailer(tr []byte, fn func(name, value []byte)) {
 	for len(tr) > 0 {
 		i := bytes.Index(tr, []byte("\r\n"))
 		if i < 0 {
@@ -854,10 +845,9 @@ func trailerFields(tr []byte) []hpack.HeaderField {
 		line := tr[:i]
 		tr = tr[i+2:]
 		if c := bytes.IndexByte(line, ':'); c > 0 {
-			f = append(f, hpack.HeaderField{Name: string(bytes.ToLower(line[:c])), Value: string(httpcore.TrimOWS(line[c+1:]))})
+			fn(line[:c], httpcore.TrimOWS(line[c+1:]))
 		}
 	}
-	return f
 }
 
 // end forgets the stream and books it; answered says the response went

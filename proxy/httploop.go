@@ -212,6 +212,19 @@ type connUser interface {
 	connected(l *eventLoop, r *hconnected)
 }
 
+// record notes the answer's retries, times and backend in a request's
+// record (the times of a first connect only: replayed, it keeps them).
+func (r *hconnected) record(ex *httpcore.Exchange, replayed bool) {
+	ex.Retries += r.res.retries
+	ex.Redispatched = ex.Retries > 0
+	if !r.res.assigned.IsZero() && !replayed {
+		ex.Assigned = r.res.assigned.Sub(ex.Start)
+	}
+	if r.res.last != nil {
+		ex.Backend = r.res.last.cfg.Address // the one that refused, on failure
+	}
+}
+
 // hconnected is a goroutine's answer to a request for a backend connection.
 type hconnected struct {
 	u      connUser
@@ -1000,14 +1013,7 @@ func (c *hconn) connected(l *eventLoop, r *hconnected) {
 		}
 		return
 	}
-	c.ex.Retries += r.res.retries
-	c.ex.Redispatched = c.ex.Retries > 0
-	if !r.res.assigned.IsZero() && !c.replayed {
-		c.ex.Assigned = r.res.assigned.Sub(c.ex.Start)
-	}
-	if r.res.last != nil {
-		c.ex.Backend = r.res.last.cfg.Address // the one that refused, on failure
-	}
+	r.record(&c.ex, c.replayed)
 	if r.err != nil {
 		c.s.log.Debug("request failed: no backend connection", "client", c.ip, "err", r.err)
 		cause, stage, code := connectFailure(r.err, r.res)
@@ -1078,22 +1084,30 @@ func (c *hconn) sendBody(l *eventLoop) bool {
 // toBackend writes p to the request's backend connection, keeping what it
 // cannot take yet; false when the request failed.
 func (c *hconn) toBackend(l *eventLoop, p []byte) bool {
-	be := c.be
+	if err := c.be.write(l, p); err != nil {
+		c.backendFailed(l, err)
+		return false
+	}
+	return true
+}
+
+// write writes p to the backend, keeping what it cannot take yet in out
+// (behind bytes kept already, it only keeps).
+func (be *hback) write(l *eventLoop, p []byte) error {
 	if len(be.out) > 0 {
 		be.out = append(be.out, p...)
-		return true
+		return nil
 	}
 	w, err := writeFull(be.fd, p)
 	be.sent += int64(w)
 	if err != nil && err != unix.EAGAIN {
-		c.backendFailed(l, err)
-		return false
+		return err
 	}
 	if w < len(p) {
 		b := l.bufs.Get().(*[]byte)
 		be.out, be.outBuf = append((*b)[:0], p[w:]...), b
 	}
-	return true
+	return nil
 }
 
 // sent sets the events after request bytes went out: read the client for
