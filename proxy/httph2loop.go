@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -83,6 +85,53 @@ type h2stream struct {
 	trailers  []byte // a chunked response's trailer fields, "name: value\r\n"
 	setCookie []byte
 	gone      bool
+	// connecting: a goroutine is getting it a backend connection and
+	// will answer to it, so it is not reused when it ends meanwhile.
+	connecting bool
+	cancel     context.CancelFunc // ends the goroutine's wait when the stream ends
+}
+
+// maxFreeStreams bounds the ended streams a loop keeps for reuse, and
+// maxKeptBuffer the buffers they keep.
+const (
+	maxFreeStreams = 1024
+	maxKeptBuffer  = 64 << 10
+)
+
+// newStream is a stream for a new request: an ended one, its heads and
+// buffers keeping their memory, or a new one.
+func (lh *loopHTTP) newStream(c *hconn, h *h2side, id uint32, now int64, end bool) *h2stream {
+	st := &h2stream{}
+	if n := len(lh.freeStreams); n > 0 {
+		st = lh.freeStreams[n-1]
+		lh.freeStreams[n-1] = nil
+		lh.freeStreams = lh.freeStreams[:n-1]
+	}
+	*st = h2stream{
+		c: c, h: h, id: id, start: now, reqEnded: end,
+		req: st.req, resp: st.resp,
+		head: st.head[:0], body: st.body[:0], pend: st.pend[:0], trailers: st.trailers[:0],
+	}
+	return st
+}
+
+// freeStream keeps an ended stream for the next request, unless a
+// goroutine may still answer to it.
+func (lh *loopHTTP) freeStream(st *h2stream) {
+	if st.connecting || len(lh.freeStreams) >= maxFreeStreams {
+		return
+	}
+	keep := func(b []byte) []byte {
+		if cap(b) > maxKeptBuffer {
+			return nil
+		}
+		return b[:0]
+	}
+	*st = h2stream{
+		req: st.req, resp: st.resp, gone: true,
+		head: keep(st.head), body: keep(st.body), pend: keep(st.pend), trailers: keep(st.trailers),
+	}
+	lh.freeStreams = append(lh.freeStreams, st)
 }
 
 // startH2 makes c an HTTP/2 connection.
@@ -283,11 +332,11 @@ func (h *h2side) Request(id uint32, r *h2.Request, end bool) {
 	if c.stopping() {
 		h.goAway() // streams already open are served; this one too
 	}
-	st := &h2stream{c: c, h: h, id: id, start: l.now, reqEnded: end}
+	st := l.http().newStream(c, h, id, l.now, end)
 	h.streams[id] = st
 	st.ex.Begin(l.wall(l.now), c.client, "HTTP/2.0")
 	st.ex.TLS = c.tls != nil
-	st.head, st.chunked = appendH2Head(nil, r, end)
+	st.head, st.chunked = appendH2Head(st.head, r, end)
 	n, err := st.req.Parse(st.head, true)
 	if err == nil && n != len(st.head) {
 		err = httpcore.ErrField // a field that ended the head early
@@ -461,13 +510,18 @@ func appendCanonical(b []byte, name string) []byte {
 
 // connect has a goroutine get the stream a backend connection.
 func (st *h2stream) connect(l *eventLoop, b *backend, fresh bool) {
+	st.connecting = true
 	st.phase = hConnect
 	st.deadline = 0
 	st.b = nil // the goroutine owns the slot until it answers
-	l.connectFor(st, st.c.ctx, st.c.s.relay, st.rt, b, fresh)
+	ctx, cancel := context.WithCancel(st.c.ctx)
+	st.cancel = cancel
+	l.connectFor(st, ctx, st.c.s.relay, st.rt, b, fresh)
 }
 
 func (st *h2stream) connected(l *eventLoop, r *hconnected) {
+	st.connecting = false
+	st.cancel()
 	if st.gone || st.c.closed || st.phase != hConnect {
 		if r.err == nil {
 			closeFd(r.fd)
@@ -735,7 +789,7 @@ func (h *h2side) responseFields(resp *httpcore.Head, setCookie []byte) []hpack.H
 			f = append(f, hpack.HeaderField{Name: "content-length", Value: strconv.FormatInt(resp.ContentLength, 10)})
 			continue
 		}
-		f = append(f, hpack.HeaderField{Name: string(resp.Bytes(fd.Name)), Value: string(resp.Bytes(fd.Value))})
+		f = append(f, hpack.HeaderField{Name: h2FieldName(resp.Bytes(fd.Name)), Value: string(resp.Bytes(fd.Value))})
 	}
 	if setCookie != nil {
 		line := bytes.TrimSuffix(bytes.TrimPrefix(setCookie, []byte("Set-Cookie: ")), []byte("\r\n"))
@@ -743,6 +797,55 @@ func (h *h2side) responseFields(resp *httpcore.Head, setCookie []byte) []hpack.H
 	}
 	h.fields = f
 	return f
+}
+
+// h2FieldName is an HTTP/1.1 field name as HTTP/2 writes it, in lower
+// case; the common ones without allocating.
+func h2FieldName(name []byte) string {
+	var buf [32]byte
+	if len(name) > len(buf) {
+		return strings.ToLower(string(name))
+	}
+	low := buf[:len(name)]
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		low[i] = ch
+	}
+	switch string(low) {
+	case "server":
+		return "server"
+	case "date":
+		return "date"
+	case "content-type":
+		return "content-type"
+	case "last-modified":
+		return "last-modified"
+	case "etag":
+		return "etag"
+	case "accept-ranges":
+		return "accept-ranges"
+	case "cache-control":
+		return "cache-control"
+	case "expires":
+		return "expires"
+	case "vary":
+		return "vary"
+	case "content-encoding":
+		return "content-encoding"
+	case "location":
+		return "location"
+	case "set-cookie":
+		return "set-cookie"
+	case "x-content-type-options":
+		return "x-content-type-options"
+	case "strict-transport-security":
+		return "strict-transport-security"
+	case "age":
+		return "age"
+	}
+	return string(low)
 }
 
 // write sends response body bytes within the client's windows, keeping
@@ -858,6 +961,9 @@ func (st *h2stream) end(l *eventLoop, answered bool) {
 		return
 	}
 	st.gone = true
+	if st.connecting {
+		st.cancel() // a stream reset while it queues leaves the queue
+	}
 	h := st.h
 	if answered && !st.reqEnded {
 		h.conn.ResetStream(st.id, http2.ErrCodeNo)
@@ -873,8 +979,8 @@ func (st *h2stream) end(l *eventLoop, answered bool) {
 	delete(h.streams, st.id)
 	st.ex.End = time.Duration(l.now - st.start)
 	st.c.s.book(&st.ex, st.g, st.lastB)
-	st.pend, st.body = nil, nil
 	h.idleCheck()
+	l.http().freeStream(st)
 	if h.leaving && len(h.streams) == 0 {
 		h.markDirty() // flushOut closes it
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"vigil/config"
+	"vigil/proxy/h2"
 )
 
 // h2client speaks raw HTTP/2 frames to a service, for the tests of the
@@ -359,5 +360,93 @@ func TestH2LargeBodies(t *testing.T) {
 		}
 		wg.Wait()
 		c.CloseIdleConnections()
+	}
+}
+
+// TestH2LoopResetWhileQueued: a stream the client resets while it waits
+// for a backend slot (max_conn) frees nothing twice and takes nothing
+// from the streams after it: the slot it is granted later goes back, and
+// the next streams are served.
+func TestH2LoopResetWhileQueued(t *testing.T) {
+	skipOnGoroutines(t)
+	checkGoroutines(t)
+	release := make(chan struct{})
+	be := h2LimitsBackend(t, release)
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	cfg.Backends[0].MaxConn = 1
+	r := startService(t, cfg)
+	h := dialH2(t, r.addr)
+	h.request(1, "GET", "/hang", true)
+	r.waitStats(t, "the slot taken", func(s ServiceStats) bool { return s.Backends[0].Active == 1 })
+	h.request(3, "GET", "/fast", true) // queues
+	r.waitStats(t, "stream 3 queued", func(s ServiceStats) bool { return s.Queued == 1 })
+	h.fr.WriteRSTStream(3, http2.ErrCodeCancel)
+	for id := uint32(5); id <= 11; id += 2 {
+		h.request(id, "GET", "/fast", true) // queue behind, reusing ended streams
+	}
+	close(release)
+	h.until("streams 1, 5 to 11", 5*time.Second, func() bool {
+		return h.ended[1] && h.ended[5] && h.ended[7] && h.ended[9] && h.ended[11]
+	})
+	for id := uint32(5); id <= 11; id += 2 {
+		if h.status[id] != 200 || string(h.body[id]) != "fast 0" {
+			t.Errorf("stream %d: %d %q", id, h.status[id], h.body[id])
+		}
+	}
+	if h.status[3] != 0 {
+		t.Errorf("the reset stream was answered: %d", h.status[3])
+	}
+	r.waitStats(t, "the slot given back", func(s ServiceStats) bool { return s.Backends[0].Active == 0 && s.Queued == 0 })
+}
+
+func TestAppendH2Head(t *testing.T) {
+	fields := func(kv ...string) []hpack.HeaderField {
+		var f []hpack.HeaderField
+		for i := 0; i < len(kv); i += 2 {
+			f = append(f, hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name    string
+		r       h2.Request
+		end     bool
+		want    string
+		chunked bool
+	}{
+		{"get", h2.Request{Method: "GET", Path: "/a?b", Authority: "x.example", ContentLength: -1, Fields: fields("user-agent", "t", "x-a-b", "1")}, true,
+			"GET /a?b HTTP/1.1\r\nHost: x.example\r\nUser-Agent: t\r\nX-A-B: 1\r\n\r\n", false},
+		{"host field without :authority", h2.Request{Method: "GET", Path: "/", ContentLength: -1, Fields: fields("host", "h")}, true,
+			"GET / HTTP/1.1\r\nHost: h\r\n\r\n", false},
+		{":authority wins over host", h2.Request{Method: "GET", Path: "/", Authority: "a", ContentLength: -1, Fields: fields("host", "h")}, true,
+			"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"cookie crumbs joined", h2.Request{Method: "GET", Path: "/", Authority: "a", ContentLength: -1, Fields: fields("cookie", "a=1", "accept", "*/*", "cookie", "b=2")}, true,
+			"GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\nCookie: a=1; b=2\r\n\r\n", false},
+		{"length", h2.Request{Method: "POST", Path: "/", Authority: "a", ContentLength: 5, Fields: fields("content-length", "5", "te", "trailers")}, false,
+			"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", false},
+		{"no length, a body", h2.Request{Method: "POST", Path: "/", Authority: "a", ContentLength: -1, Fields: fields("trailer", "x-sum")}, false,
+			"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", true},
+		{"no length, no body", h2.Request{Method: "POST", Path: "/", Authority: "a", ContentLength: -1}, true,
+			"POST / HTTP/1.1\r\nHost: a\r\n\r\n", false},
+	} {
+		got, chunked := appendH2Head(nil, &tc.r, tc.end)
+		if string(got) != tc.want || chunked != tc.chunked {
+			t.Errorf("%s: %q chunked %v, want %q chunked %v", tc.name, got, chunked, tc.want, tc.chunked)
+		}
+	}
+}
+
+func TestH2FieldName(t *testing.T) {
+	for in, want := range map[string]string{
+		"Content-Type": "content-type", "SERVER": "server", "X-Custom-Thing": "x-custom-thing",
+		strings.Repeat("A", 40): strings.Repeat("a", 40), "date": "date",
+	} {
+		if got := h2FieldName([]byte(in)); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { h2FieldName([]byte("Content-Type")) }); n != 0 {
+		t.Errorf("a common name allocates %v times", n)
 	}
 }

@@ -65,6 +65,8 @@ type loopHTTP struct {
 	// h2dirty are the HTTP/2 connections with output to write after the
 	// batch (httph2loop.go).
 	h2dirty []*hconn
+	// freeStreams are ended HTTP/2 streams kept for reuse.
+	freeStreams []*h2stream
 }
 
 func (h *loopHTTP) busy() bool { return len(h.conns) > 0 || h.nidle > 0 }
