@@ -3,6 +3,8 @@
 #   sudo ./bench/tls.sh              # 3 interleaved runs of 10s each
 #   RUNS=5 SECONDS_PER_RUN=10 ./bench/tls.sh
 #   VIGIL_BIN=/tmp/vigil-old ./bench/tls.sh   # measure another build of vigil
+#   VIGIL_ENV="env GOGC=200" ./bench/tls.sh    # run vigil under another environment
+#   ONLY=https-hs ./bench/tls.sh                # only the workloads this matches
 # Loopback, one nginx backend, the same ECDSA P-256 certificate on both
 # proxies (HAProxy with alpn h2,http/1.1, nbthread 2, http-reuse always;
 # vigil with http2 and no X-Forwarded-For, so both do the same work).
@@ -62,7 +64,7 @@ services:
     tls: { certs: [{ cert: "$work/cert.pem", key: "$work/key.pem" }], http2: true }
     backends: ["127.0.0.1:18180"]
 VIG
-"$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 &
+${VIGIL_ENV:-} "$work/vigil" run -c "$work/vigil.yaml" >"$work/vigil.log" 2>&1 &
 vigil_pid=$!
 pids+=($!)
 
@@ -80,7 +82,10 @@ h2_run() { # port -> "rps p50 p99", the percentiles from h2load's per-request lo
 		awk '{a[NR]=$1} END {printf "%.3f %.3f", a[int(NR*0.5)], a[int(NR*0.99)]}')"
 }
 declare -A res
-names=(vigil-https-ka haproxy-https-ka vigil-https-hs haproxy-https-hs vigil-h2 haproxy-h2)
+workloads=()
+for w in https-ka https-hs h2; do [[ $w =~ ${ONLY:-.} ]] && workloads+=("$w"); done
+names=()
+for w in "${workloads[@]}"; do names+=("vigil-$w" "haproxy-$w"); done
 for r in $(seq "$RUNS"); do
 	for n in "${names[@]}"; do
 		port=18182
@@ -106,7 +111,7 @@ for n in "${names[@]}"; do
 	printf '%-18s %10.0f %9s %9s\n' "$n" "$(col "$n" 1)" "$(col "$n" 2)" "$(col "$n" 3)"
 done
 printf '\nper-run ratios of vigil to HAProxy, median:\n'
-for w in https-ka https-hs h2; do
+for w in "${workloads[@]}"; do
 	printf '  %-9s req/s %s  p99 %s\n' "$w" "$(ratio "vigil-$w" "haproxy-$w" 1)" "$(ratio "vigil-$w" "haproxy-$w" 3)"
 done
 

@@ -47,6 +47,11 @@ type h2side struct {
 	broken  bool // a connection error: what is queued goes out, then it closes
 	leaving bool // we sent a graceful GOAWAY: it closes once its streams are done
 	ending  bool // the connection is closing: its streams end with it
+	// resets is the budget of streams the client may reset once they
+	// are under way (a token bucket, refilled at resetRate a second up
+	// to resetBurst), at resetAt in loop time.
+	resets  float64
+	resetAt int64
 	fields  []hpack.HeaderField
 	scratch []byte
 }
@@ -417,6 +422,35 @@ func (h *h2side) Reset(id uint32, code http2.ErrCode) {
 	}
 	st.ex.Fail(httpcore.CauseClient, st.stage(), 0)
 	st.end(h.l, false)
+	h.resetBudget()
+}
+
+// HTTP/2 "rapid reset" (CVE-2023-44487): a client that opens streams and
+// resets them at once has every request start at a backend and stop
+// there, while the concurrent-stream limit never binds. Each reset of a
+// stream under way costs a token; a connection out of tokens is closed
+// with ENHANCE_YOUR_CALM. Browsers reset streams now and then (a page
+// navigated away), far below this.
+const (
+	resetBurst = 200 // tokens a connection starts with
+	resetRate  = 50  // tokens a second it earns back
+)
+
+func (h *h2side) resetBudget() {
+	now := h.l.now
+	if h.resetAt == 0 {
+		h.resets = resetBurst
+	} else {
+		h.resets = min(resetBurst, h.resets+float64(now-h.resetAt)/float64(time.Second)*resetRate)
+	}
+	h.resetAt = now
+	h.resets--
+	if h.resets < 0 && !h.broken {
+		h.c.s.log.Debug("closing HTTP/2 client: too many streams reset", "client", h.c.ip)
+		h.conn.GoAway(http2.ErrCodeEnhanceYourCalm)
+		h.broken = true
+		h.markDirty()
+	}
 }
 
 func (h *h2side) Writable(id uint32) {

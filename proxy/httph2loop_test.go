@@ -450,3 +450,41 @@ func TestH2FieldName(t *testing.T) {
 		t.Errorf("a common name allocates %v times", n)
 	}
 }
+
+// TestH2LoopRapidReset: a client that opens streams and resets them at
+// once (CVE-2023-44487) is closed with ENHANCE_YOUR_CALM once it has
+// spent its budget, instead of starting requests at the backend forever.
+func TestH2LoopRapidReset(t *testing.T) {
+	skipOnGoroutines(t)
+	checkGoroutines(t)
+	be := h2LimitsBackend(t, nil)
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	r := startService(t, cfg)
+	h := dialH2(t, r.addr)
+	// 1000 streams opened and reset, written from another goroutine while
+	// this one reads (the server closes before it has read them all).
+	var flood bytes.Buffer
+	fr := http2.NewFramer(&flood, nil)
+	for id := uint32(1); id < 2*1000; id += 2 {
+		h.hb.Reset()
+		for _, f := range h2Fields("GET", "/fast") {
+			h.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.hb.Bytes(), EndStream: true, EndHeaders: true})
+		fr.WriteRSTStream(id, http2.ErrCodeCancel)
+	}
+	go h.c.Write(flood.Bytes())
+	h.until("GOAWAY", 10*time.Second, func() bool { return h.goAway != nil })
+	if h.goAway.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("GOAWAY %v, want ENHANCE_YOUR_CALM", h.goAway.ErrCode)
+	}
+	st := r.waitStats(t, "the connection gone", func(s ServiceStats) bool { return s.Active == 0 })
+	var n uint64
+	for _, c := range st.HTTP.Requests {
+		n += c
+	}
+	if n > 400 {
+		t.Errorf("%d requests booked before the connection closed, the budget is %d resets", n, resetBurst)
+	}
+}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -197,7 +198,13 @@ func (s *Service) handshakeForLoop(c *hconn, nc *net.TCPConn, pre []byte) {
 	if d := s.requestTimeout(); d > 0 {
 		nc.SetDeadline(time.Now().Add(d))
 	}
-	if err := tc.HandshakeContext(c.ctx); err != nil {
+	// The end of the drain (c.ctx) cuts a handshake short through the
+	// deadline: HandshakeContext would start a goroutine per handshake
+	// to watch the context.
+	stop := context.AfterFunc(c.ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	err := tc.Handshake()
+	stop()
+	if err != nil {
 		s.log.Debug("closing client: TLS handshake failed", "client", c.ip, "err", err)
 		nc.Close()
 		c.gone(0, 0)
