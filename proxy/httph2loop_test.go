@@ -141,6 +141,20 @@ func h2LimitsBackend(t *testing.T, release chan struct{}) *httpTestBackend {
 	}))
 }
 
+// startH2c runs an h2c service in front of h2LimitsBackend (tweak, when
+// not nil, changes its config) and connects a raw HTTP/2 client to it.
+func startH2c(t *testing.T, release chan struct{}, tweak func(*config.Service), settings ...http2.Setting) (*running, *h2client) {
+	t.Helper()
+	be := h2LimitsBackend(t, release)
+	cfg := httpCfg(be.addr)
+	cfg.H2C = true
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	r := startService(t, cfg)
+	return r, dialH2(t, r.addr, settings...)
+}
+
 func skipOnGoroutines(t *testing.T) {
 	if *goroutineHTTP {
 		t.Skip("HTTP/2 on the goroutine path is net/http's server, with its own limits and timeouts")
@@ -154,12 +168,7 @@ func TestH2LoopStreamLimit(t *testing.T) {
 	skipOnGoroutines(t)
 	checkGoroutines(t)
 	release := make(chan struct{})
-	be := h2LimitsBackend(t, release)
-	cfg := httpCfg(be.addr)
-	cfg.H2C = true
-	cfg.HTTP2MaxStreams = 2
-	r := startService(t, cfg)
-	h := dialH2(t, r.addr)
+	_, h := startH2c(t, release, func(cfg *config.Service) { cfg.HTTP2MaxStreams = 2 })
 	h.request(1, "GET", "/hang", true)
 	h.request(3, "GET", "/hang", true)
 	h.request(5, "GET", "/fast", true)
@@ -190,12 +199,7 @@ func TestH2LoopStreamLimit(t *testing.T) {
 func TestH2LoopStalledBody(t *testing.T) {
 	skipOnGoroutines(t)
 	checkGoroutines(t)
-	be := h2LimitsBackend(t, nil)
-	cfg := httpCfg(be.addr)
-	cfg.H2C = true
-	cfg.Timeouts.Client = config.Duration(300 * time.Millisecond)
-	r := startService(t, cfg)
-	h := dialH2(t, r.addr)
+	r, h := startH2c(t, nil, func(cfg *config.Service) { cfg.Timeouts.Client = config.Duration(300 * time.Millisecond) })
 	h.request(1, "POST", "/upload", false, [2]string{"content-length", "10"})
 	h.fr.WriteData(1, false, []byte("abc"))
 	start := time.Now()
@@ -223,12 +227,7 @@ func TestH2LoopStalledBody(t *testing.T) {
 func TestH2LoopNoWindowUpdate(t *testing.T) {
 	skipOnGoroutines(t)
 	checkGoroutines(t)
-	be := h2LimitsBackend(t, nil)
-	cfg := httpCfg(be.addr)
-	cfg.H2C = true
-	cfg.Timeouts.Client = config.Duration(300 * time.Millisecond)
-	r := startService(t, cfg)
-	h := dialH2(t, r.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
+	r, h := startH2c(t, nil, func(cfg *config.Service) { cfg.Timeouts.Client = config.Duration(300 * time.Millisecond) }, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
 	h.request(1, "GET", "/big", true)
 	h.until("the first 1000 bytes", 5*time.Second, func() bool { return len(h.body[1]) >= 1000 })
 	// Another stream is not held up behind it.
@@ -258,11 +257,7 @@ func TestH2LoopGoAwayOnStop(t *testing.T) {
 	skipOnGoroutines(t)
 	checkGoroutines(t)
 	release := make(chan struct{})
-	be := h2LimitsBackend(t, release)
-	cfg := httpCfg(be.addr)
-	cfg.H2C = true
-	r := startService(t, cfg)
-	h := dialH2(t, r.addr)
+	r, h := startH2c(t, release, nil)
 	h.request(1, "GET", "/hang", true)
 	r.waitStats(t, "the request at the backend", func(s ServiceStats) bool { return s.Backends[0].Active == 1 })
 	r.cancel()
@@ -371,12 +366,7 @@ func TestH2LoopResetWhileQueued(t *testing.T) {
 	skipOnGoroutines(t)
 	checkGoroutines(t)
 	release := make(chan struct{})
-	be := h2LimitsBackend(t, release)
-	cfg := httpCfg(be.addr)
-	cfg.H2C = true
-	cfg.Backends[0].MaxConn = 1
-	r := startService(t, cfg)
-	h := dialH2(t, r.addr)
+	r, h := startH2c(t, release, func(cfg *config.Service) { cfg.Backends[0].MaxConn = 1 })
 	h.request(1, "GET", "/hang", true)
 	r.waitStats(t, "the slot taken", func(s ServiceStats) bool { return s.Backends[0].Active == 1 })
 	h.request(3, "GET", "/fast", true) // queues
@@ -457,11 +447,7 @@ func TestH2FieldName(t *testing.T) {
 func TestH2LoopRapidReset(t *testing.T) {
 	skipOnGoroutines(t)
 	checkGoroutines(t)
-	be := h2LimitsBackend(t, nil)
-	cfg := httpCfg(be.addr)
-	cfg.H2C = true
-	r := startService(t, cfg)
-	h := dialH2(t, r.addr)
+	r, h := startH2c(t, nil, nil)
 	// 1000 streams opened and reset, written from another goroutine while
 	// this one reads (the server closes before it has read them all).
 	var flood bytes.Buffer
