@@ -32,9 +32,30 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Type=notify\n", "ExecReload=/usr/local/bin/vigil reload\n", "Restart=always\n", "WatchdogSec=", "AmbientCapabilities="} {
+	for _, want := range []string{"Type=notify\n", "ExecReload=/usr/local/bin/vigil reload\n", "Restart=always\n", "WatchdogSec=", "AmbientCapabilities=",
+		"ConditionPathExists=/etc/vigil/vigil.yaml\n"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("the unit lacks %q", want)
 		}
+	}
+}
+
+// TestSystemdUnitKeepsNice: vigil's default nice -10 needs CAP_SYS_NICE;
+// a bounding set without it silently loses the setting (setpriority is
+// refused) and with it the adverts' head start under load.
+func TestSystemdUnitKeepsNice(t *testing.T) {
+	unit, err := os.ReadFile("packaging/vigil.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(unit), "\n") {
+		for _, key := range []string{"AmbientCapabilities=", "CapabilityBoundingSet="} {
+			if strings.HasPrefix(line, key) && !strings.Contains(line, "CAP_SYS_NICE") {
+				t.Errorf("%s lacks CAP_SYS_NICE: %s", key, line)
+			}
+		}
+	}
+	if !strings.Contains(string(unit), "CapabilityBoundingSet=") {
+		t.Error("the unit sets no bounding set; this test checks the wrong file")
 	}
 }
