@@ -27,8 +27,14 @@ import (
 	"vigil/demo"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = ""
+// version, commit and date may be set at build time, where the build has
+// no git checkout to stamp them from (a package, a container image):
+//
+//	-ldflags "-X main.version=v1.2.3 -X main.commit=abc123 -X main.date=2026-12-07T10:00:00Z"
+//
+// Otherwise Go's build info gives the module version and the checkout's
+// revision and commit time.
+var version, commit, date = "", "", ""
 
 func main() {
 	os.Exit(runCLI(os.Args[1:], os.Stdout, os.Stderr))
@@ -50,7 +56,7 @@ Usage:
                                       prepare this host as an LVS DR/TUN real server
   vigil import  keepalived|haproxy FILE [--haproxy FILE] [-o OUT]
                                       convert keepalived.conf / haproxy.cfg to a vigil config
-  vigil version                       print the version
+  vigil version                       print the version, commit and build date
 
 Run "vigil COMMAND --help" for a command's flags.
 The default config file is ` + config.DefaultPath + `; the commands that talk
@@ -84,7 +90,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 	case "import":
 		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintf(stdout, "vigil %s (%s %s/%s)\n", buildVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		rev, when := buildCommit()
+		fmt.Fprintf(stdout, "vigil %s\ncommit %s\nbuilt %s\n%s %s/%s\n", buildVersion(), rev, when, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
@@ -102,6 +109,40 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// buildCommit is the revision vigil was built from ("-dirty" when the
+// checkout had changes) and its commit time; "unknown" where neither the
+// build flags nor Go's build info say.
+func buildCommit() (rev, when string) {
+	rev, when = commit, date
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		dirty := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				if rev == "" {
+					rev = s.Value
+				}
+			case "vcs.time":
+				if when == "" {
+					when = s.Value
+				}
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if dirty && commit == "" && rev != "" {
+			rev += "-dirty"
+		}
+	}
+	if rev == "" {
+		rev = "unknown"
+	}
+	if when == "" {
+		when = "unknown"
+	}
+	return rev, when
 }
 
 // newFlags makes a subcommand's flag set whose --help prints to stdout and

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -339,6 +341,40 @@ func TestDemoUsage(t *testing.T) {
 	for _, args := range [][]string{{"demo", "extra"}, {"demo", "--watch", "0s"}, {"demo", "--nope"}} {
 		if code, _, _ := runArgs(args...); code != 2 {
 			t.Errorf("vigil %v: exit %d, want 2 (bad usage)", args, code)
+		}
+	}
+}
+
+// TestVersionStamped: a binary built from a git checkout says which
+// commit it is, and build flags override what the checkout says.
+func TestVersionStamped(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skip("not a git checkout")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "vigil")
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "commit " + strings.TrimSpace(string(head)); !strings.Contains(string(out), want) {
+		t.Errorf("vigil version says\n%s\nwant a line starting %q", out, want)
+	}
+	if !regexp.MustCompile(`(?m)^built \d{4}-\d\d-\d\dT`).Match(out) {
+		t.Errorf("vigil version gives no build date:\n%s", out)
+	}
+	flags := "-X main.version=v9.8.7 -X main.commit=abc123 -X main.date=2026-01-02T03:04:05Z"
+	if out, err := exec.Command("go", "build", "-ldflags", flags, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, _ = exec.Command(bin, "version").Output()
+	for _, want := range []string{"vigil v9.8.7\n", "commit abc123\n", "built 2026-01-02T03:04:05Z\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("with build flags, vigil version says\n%s\nwant %q", out, want)
 		}
 	}
 }

@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root: the demo creates network namespaces"; exit 1; }
-go build -o ./vigil . && echo "built ./vigil ($(./vigil version))"
+go build -o ./vigil . && echo "built ./vigil ($(./vigil version | head -n1))"
 exec ./vigil demo "$@"
