@@ -16,7 +16,11 @@
 # capabilities at start and names any that are missing.
 # tests/nonroot_test.go runs vigil exactly so (uid 65532, file capabilities,
 # bounding set of the two) and through ambient capabilities, as systemd does.
-FROM golang:1.26-bookworm AS build
+# Other architectures: docker buildx build --platform linux/arm64 (the
+# compiler runs on the build machine's own, TARGETOS/TARGETARCH say for
+# what). The image needs no --init: as PID 1, vigil runs the daemon as its
+# child and reaps what exec checks and notify scripts leave behind.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libcap2-bin && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -25,7 +29,9 @@ COPY . .
 ARG VERSION=dev
 ARG COMMIT=unknown
 ARG DATE=unknown
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${DATE}" -o /out/vigil . \
+ARG TARGETOS=linux
+ARG TARGETARCH
+RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT} -X main.date=${DATE}" -o /out/vigil . \
  && setcap cap_net_admin,cap_net_raw=ep /out/vigil \
  && mkdir -p /out/run/vigil
 
@@ -33,6 +39,15 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} 
 # attribute across COPY; --chown would clear it, so only the socket
 # directory is chowned.
 FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+ARG COMMIT=unknown
+ARG DATE=unknown
+LABEL org.opencontainers.image.title="vigil" \
+      org.opencontainers.image.description="VRRP, health checks and load balancing in one binary" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="$VERSION" \
+      org.opencontainers.image.revision="$COMMIT" \
+      org.opencontainers.image.created="$DATE"
 COPY --from=build /out/vigil /usr/bin/vigil
 COPY --from=build --chown=65532:65532 /out/run/vigil /run/vigil
 USER 65532:65532

@@ -37,6 +37,9 @@ import (
 var version, commit, date = "", "", ""
 
 func main() {
+	if needsInit() {
+		os.Exit(runAsInit(os.Args[1:], os.Stderr))
+	}
 	os.Exit(runCLI(os.Args[1:], os.Stdout, os.Stderr))
 }
 
