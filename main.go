@@ -229,6 +229,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	d.Version = buildVersion()
+	d.Commit, _ = buildCommit()
 	// One proxy event loop per core the runtime would use (GOMAXPROCS,
 	// which follows the container's CPU limit), each keeping a P while
 	// traffic flows (proxy.NewDedicatedRelay); everything else gets as

@@ -66,8 +66,9 @@ type Daemon struct {
 	releases   map[*proxy.Service]func()
 	conns      atomic.Int64
 
-	// Version is reported by the status API; set it before Run.
-	Version string
+	// Version is reported by the status API and vigil_build_info, Commit
+	// by vigil_build_info; set them before Run.
+	Version, Commit string
 
 	// ProxyLoops, when above 0, is how many dedicated event loops
 	// (proxy.NewDedicatedRelay) the TCP and HTTP proxy services share.

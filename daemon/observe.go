@@ -15,6 +15,9 @@ import (
 // half of two configs.
 func (d *Daemon) newMetrics() *metrics.Metrics {
 	return metrics.New(metrics.Sources{
+		Build: func() metrics.BuildInfo {
+			return metrics.BuildInfo{Version: d.Version, Revision: d.Commit}
+		},
 		Instances: func() []metrics.VRRPInstance {
 			var out []metrics.VRRPInstance
 			for _, in := range d.Instances() {

@@ -206,6 +206,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	d.mu.Lock()
 	d.lastReload = r
 	d.mu.Unlock()
+	d.metrics.ObserveReload(r.OK, r.Time)
 	d.events.publish(ev)
 	return err
 }

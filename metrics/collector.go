@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"runtime"
 	"strings"
 	"sync/atomic"
 
@@ -47,6 +48,8 @@ type descs struct {
 	lvsErrors                                                      *prometheus.Desc
 
 	accessLines, accessDropped *prometheus.Desc
+
+	buildInfo *prometheus.Desc
 }
 
 func newCollector(src Sources) *collector {
@@ -89,8 +92,8 @@ func newCollector(src Sources) *collector {
 		svcTimeouts:         d("vigil_proxy_timeouts_total", "Connections closed by the client or server inactivity timeout.", svc),
 		svcRefused:          d("vigil_proxy_refused_connections_total", "Client connections closed without a backend, by reason (no_backend, queue_timeout, queue_full, proxy_header).", []string{"service", "reason"}),
 		svcDatagramsDropped: d("vigil_proxy_dropped_datagrams_total", "UDP datagrams dropped (no backend, session limit, send error).", svc),
-		svcHTTPRequests:     d("vigil_proxy_http_requests_total", "HTTP/1.1 requests by the class of their answer; error means the proxy answered itself or nobody did.", []string{"service", "code"}),
-		svcHTTPDuration:     d("vigil_proxy_http_request_duration_seconds", "HTTP/1.1 request time from the first byte to the end of the response.", svc),
+		svcHTTPRequests:     d("vigil_proxy_http_requests_total", "HTTP requests (HTTP/1.x and HTTP/2 streams) by the class of their answer; error means the proxy answered itself or nobody did.", []string{"service", "code"}),
+		svcHTTPDuration:     d("vigil_proxy_http_request_duration_seconds", "HTTP request time (HTTP/1.x and HTTP/2 streams) from the first byte to the end of the response.", svc),
 
 		beUp:            d("vigil_proxy_backend_up", "Backend health verdict: 1 up, 0 down.", be),
 		beWeight:        d("vigil_proxy_backend_weight", "Backend weight now, after slowstart; 0 while down.", be),
@@ -115,6 +118,8 @@ func newCollector(src Sources) *collector {
 		rsBytesIn:     d("vigil_lvs_real_server_bytes_in_total", "Bytes to the real server.", rs),
 		rsBytesOut:    d("vigil_lvs_real_server_bytes_out_total", "Bytes from the real server.", rs),
 		lvsErrors:     d("vigil_lvs_stats_errors_total", "Scrapes that could not read the IPVS counters from the kernel.", nil),
+
+		buildInfo: d("vigil_build_info", "Always 1; the labels say which vigil runs: its version, the commit it was built from and the Go release.", []string{"version", "revision", "goversion"}),
 	}
 	return c
 }
@@ -129,6 +134,10 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect reads every source once and sends the metrics.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if c.src.Build != nil {
+		b := c.src.Build()
+		ch <- gauge(c.d.buildInfo, 1, b.Version, b.Revision, runtime.Version())
+	}
 	if c.src.Instances != nil {
 		for _, in := range c.src.Instances() {
 			c.collectVRRP(ch, in)

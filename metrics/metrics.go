@@ -43,6 +43,14 @@ type Sources struct {
 	// AccessLogs returns the access log targets open now and their
 	// counters.
 	AccessLogs func() []AccessLog
+	// Build returns what vigil_build_info says of the binary.
+	Build func() BuildInfo
+}
+
+// BuildInfo is the running binary's version and the commit it was built
+// from (vigil version).
+type BuildInfo struct {
+	Version, Revision string
 }
 
 // AccessLog is one access log target (accesslog.Sink) as metrics reads it.
@@ -88,6 +96,8 @@ type Metrics struct {
 	probeDuration *prometheus.HistogramVec
 	probeFailures *prometheus.CounterVec
 	alerts        *prometheus.CounterVec
+	reloadOK      prometheus.Gauge
+	reloadTime    prometheus.Gauge
 }
 
 // New builds the metrics over src. The registry also holds the Go runtime
@@ -112,12 +122,23 @@ func New(src Sources) *Metrics {
 			Name: "vigil_alerts_total",
 			Help: "Alert events by sink (webhook URL without query, or SMTP server) and outcome: sent, failed (refused or out of retries), dropped (queue full or stopping).",
 		}, []string{"sink", "outcome"}),
+		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_config_last_reload_successful",
+			Help: "Whether the last reload of the config file succeeded (1; 0: it was refused, or applied with errors). 1 at start, which loaded the config.",
+		}),
+		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_config_last_reload_success_timestamp_seconds",
+			Help: "When the config running now was loaded: the last successful reload, or the start.",
+		}),
 	}
+	m.reloadOK.Set(1)
+	m.reloadTime.SetToCurrentTime()
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newCollector(src),
 		m.transitions, m.probeDuration, m.probeFailures, m.alerts,
+		m.reloadOK, m.reloadTime,
 	)
 	// ContinueOnError: one bad series (say, two services the daemon named
 	// alike) must not blank the whole page; the error is counted in
@@ -131,6 +152,17 @@ func New(src Sources) *Metrics {
 
 // Handler serves the metrics in the Prometheus exposition formats.
 func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// ObserveReload records the outcome of a reload of the config file that
+// ended at.
+func (m *Metrics) ObserveReload(ok bool, at time.Time) {
+	if !ok {
+		m.reloadOK.Set(0)
+		return
+	}
+	m.reloadOK.Set(1)
+	m.reloadTime.Set(float64(at.UnixNano()) / 1e9)
+}
 
 // ObserveTransition counts one VRRP state change; the daemon calls it from
 // vrrp.Hooks.OnTransition.

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +107,10 @@ func TestCollectorExposition(t *testing.T) {
 // TestLint runs promlint over everything vigil exposes, event-fed metrics
 // included, so a badly named metric fails here rather than on a dashboard.
 func TestLint(t *testing.T) {
-	m := New(snapshot())
+	src := snapshot()
+	src.Build = func() BuildInfo { return BuildInfo{Version: "v1.2.3", Revision: "abc123"} }
+	m := New(src)
+	m.ObserveReload(false, time.Now())
 	m.ObserveTransition("VI_1", vrrp.Backup, vrrp.Master)
 	m.ObserveProbe("web-http", "10.0.0.21:8080", 3*time.Millisecond, false, "connect refused")
 	m.ObserveAlert("email smtp.example.com:25", "sent", 1)
@@ -122,7 +126,7 @@ func TestLint(t *testing.T) {
 		}
 	}
 	// The lint must have seen every one of ours: the snapshot makes the
-	// collector emit each metric it describes, plus the four event-fed.
+	// collector emit each metric it describes, plus the six event-fed.
 	mfs, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +137,7 @@ func TestLint(t *testing.T) {
 			ours++
 		}
 	}
-	if want := len(newCollector(Sources{}).all) + 4; ours != want {
+	if want := len(newCollector(Sources{}).all) + 6; ours != want {
 		t.Errorf("linted %d vigil_ metrics, want %d", ours, want)
 	}
 }
@@ -351,6 +355,33 @@ func TestReasonClass(t *testing.T) {
 	for _, tc := range tests {
 		if got := reasonClass(tc.reason); got != tc.want {
 			t.Errorf("reasonClass(%q) = %q, want %q", tc.reason, got, tc.want)
+		}
+	}
+}
+
+// TestBuildAndReload: vigil_build_info names the binary, and the reload
+// gauges follow ObserveReload (a refused reload keeps the time of the
+// config that runs).
+func TestBuildAndReload(t *testing.T) {
+	m := New(Sources{Build: func() BuildInfo { return BuildInfo{Version: "v1.2.3", Revision: "abc123"} }})
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	body, _ := scrape(t, srv.URL)
+	for _, want := range []string{
+		`vigil_build_info{goversion="` + runtime.Version() + `",revision="abc123",version="v1.2.3"} 1`,
+		"\nvigil_config_last_reload_successful 1\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	at := time.Unix(1700000000, 0)
+	m.ObserveReload(true, at)
+	m.ObserveReload(false, at.Add(time.Hour))
+	body, _ = scrape(t, srv.URL)
+	for _, want := range []string{"\nvigil_config_last_reload_successful 0\n", "\nvigil_config_last_reload_success_timestamp_seconds 1.7e+09\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("after a good and a refused reload, scrape lacks %q", want)
 		}
 	}
 }
