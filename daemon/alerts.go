@@ -52,7 +52,7 @@ func (d *Daemon) newDispatcher(cfg *config.Config) (*alerts.Dispatcher, error) {
 // (nil for none). It runs before the parts start, so their first
 // transitions are alerted too.
 func (d *Daemon) startAlerts(dispatcher *alerts.Dispatcher) *alerting {
-	events, unsubscribe := d.events.subscribe()
+	events, unsubscribe := d.events.subscribe(false)
 	a := &alerting{log: d.log, events: events, unsubscribe: unsubscribe, quit: make(chan struct{}), forwarded: make(chan struct{})}
 	a.replace(dispatcher)
 	go a.forward()

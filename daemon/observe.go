@@ -15,6 +15,7 @@ import (
 // half of two configs.
 func (d *Daemon) newMetrics() *metrics.Metrics {
 	return metrics.New(metrics.Sources{
+		EventStreams: d.events.counts,
 		Build: func() metrics.BuildInfo {
 			return metrics.BuildInfo{Version: d.Version, Revision: d.Commit}
 		},

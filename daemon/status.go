@@ -21,13 +21,27 @@ var _ api.Source = (*Daemon)(nil)
 // recentEvents is how many events Status carries.
 const recentEvents = 100
 
+// maxStreams bounds the API's event streams open at once: each holds a
+// buffer and a connection, and a client that opens streams and never
+// closes them must not grow the daemon without end.
+const maxStreams = 64
+
 // eventHub keeps the latest events and hands new ones to subscribers. A
 // subscriber that does not keep up misses events rather than holding the
 // daemon up (its buffer is generous; a status page refetches anyway).
+// The daemon's own subscribers (alerts) are never dropped; past
+// maxStreams API streams, a new one ends the oldest (its channel closes).
 type eventHub struct {
-	mu     sync.Mutex
-	recent []api.Event
-	subs   map[chan api.Event]struct{}
+	mu      sync.Mutex
+	recent  []api.Event
+	subs    []subscriber // oldest first
+	streams int          // API streams among subs
+	dropped uint64       // streams ended to make room
+}
+
+type subscriber struct {
+	ch     chan api.Event
+	stream bool // an API stream: it may be dropped
 }
 
 func (h *eventHub) publish(e api.Event) {
@@ -40,30 +54,58 @@ func (h *eventHub) publish(e api.Event) {
 	if len(h.recent) > recentEvents {
 		h.recent = h.recent[len(h.recent)-recentEvents:]
 	}
-	for ch := range h.subs {
+	for _, s := range h.subs {
 		select {
-		case ch <- e:
+		case s.ch <- e:
 		default:
 		}
 	}
 }
 
-func (h *eventHub) subscribe() (<-chan api.Event, func()) {
+// subscribe adds a subscriber; stream marks an API event stream, which a
+// newer one may end. The func unsubscribes (leaving the channel open).
+func (h *eventHub) subscribe(stream bool) (<-chan api.Event, func()) {
 	ch := make(chan api.Event, 256)
 	h.mu.Lock()
-	if h.subs == nil {
-		h.subs = map[chan api.Event]struct{}{}
+	if stream {
+		if h.streams >= maxStreams {
+			for i, s := range h.subs {
+				if s.stream {
+					close(s.ch) // its stream sees the end and returns
+					h.subs = append(h.subs[:i], h.subs[i+1:]...)
+					h.streams--
+					h.dropped++
+					break
+				}
+			}
+		}
+		h.streams++
 	}
-	h.subs[ch] = struct{}{}
+	h.subs = append(h.subs, subscriber{ch: ch, stream: stream})
 	h.mu.Unlock()
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {
 			h.mu.Lock()
-			delete(h.subs, ch)
-			h.mu.Unlock()
+			defer h.mu.Unlock()
+			for i, s := range h.subs {
+				if s.ch == ch {
+					h.subs = append(h.subs[:i], h.subs[i+1:]...)
+					if s.stream {
+						h.streams--
+					}
+					return
+				}
+			}
 		})
 	}
+}
+
+// counts returns the API streams open now and those ended to make room.
+func (h *eventHub) counts() (open int, dropped uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.streams, h.dropped
 }
 
 func (h *eventHub) snapshot() []api.Event {
@@ -73,7 +115,7 @@ func (h *eventHub) snapshot() []api.Event {
 }
 
 // Events subscribes to the daemon's events (api.Source).
-func (d *Daemon) Events() (<-chan api.Event, func()) { return d.events.subscribe() }
+func (d *Daemon) Events() (<-chan api.Event, func()) { return d.events.subscribe(true) }
 
 // Status is a snapshot of the node (api.Source).
 func (d *Daemon) Status() api.Status {

@@ -50,6 +50,8 @@ type descs struct {
 	accessLines, accessDropped *prometheus.Desc
 
 	buildInfo *prometheus.Desc
+
+	eventStreams, eventStreamsDropped *prometheus.Desc
 }
 
 func newCollector(src Sources) *collector {
@@ -119,6 +121,9 @@ func newCollector(src Sources) *collector {
 		rsBytesOut:    d("vigil_lvs_real_server_bytes_out_total", "Bytes from the real server.", rs),
 		lvsErrors:     d("vigil_lvs_stats_errors_total", "Scrapes that could not read the IPVS counters from the kernel.", nil),
 
+		eventStreams:        d("vigil_api_event_streams", "Event streams (/api/events) open now.", nil),
+		eventStreamsDropped: d("vigil_api_event_streams_dropped_total", "Event streams ended to make room for newer ones past the limit of streams open at once.", nil),
+
 		buildInfo: d("vigil_build_info", "Always 1; the labels say which vigil runs: its version, the commit it was built from and the Go release.", []string{"version", "revision", "goversion"}),
 	}
 	return c
@@ -137,6 +142,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if c.src.Build != nil {
 		b := c.src.Build()
 		ch <- gauge(c.d.buildInfo, 1, b.Version, b.Revision, runtime.Version())
+	}
+	if c.src.EventStreams != nil {
+		open, dropped := c.src.EventStreams()
+		ch <- gauge(c.d.eventStreams, float64(open))
+		ch <- prometheus.MustNewConstMetric(c.d.eventStreamsDropped, prometheus.CounterValue, float64(dropped))
 	}
 	if c.src.Instances != nil {
 		for _, in := range c.src.Instances() {

@@ -45,6 +45,9 @@ type Sources struct {
 	AccessLogs func() []AccessLog
 	// Build returns what vigil_build_info says of the binary.
 	Build func() BuildInfo
+	// EventStreams returns the API's event streams open now and those
+	// ended to make room for newer ones.
+	EventStreams func() (open int, dropped uint64)
 }
 
 // BuildInfo is the running binary's version and the commit it was built

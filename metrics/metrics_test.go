@@ -109,6 +109,7 @@ func TestCollectorExposition(t *testing.T) {
 func TestLint(t *testing.T) {
 	src := snapshot()
 	src.Build = func() BuildInfo { return BuildInfo{Version: "v1.2.3", Revision: "abc123"} }
+	src.EventStreams = func() (int, uint64) { return 2, 1 }
 	m := New(src)
 	m.ObserveReload(false, time.Now())
 	m.ObserveTransition("VI_1", vrrp.Backup, vrrp.Master)
