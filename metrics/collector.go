@@ -55,7 +55,7 @@ type descs struct {
 }
 
 func newCollector(src Sources) *collector {
-	inst := []string{"instance"}
+	inst := []string{"vrrp_instance"}
 	svc := []string{"service"}
 	be := []string{"service", "group", "backend"}
 	rs := []string{"service", "real_server"}
@@ -68,15 +68,15 @@ func newCollector(src Sources) *collector {
 		return desc
 	}
 	c.d = descs{
-		vrrpState:           d("vigil_vrrp_state", "VRRP state of the instance: 1 for the current state, 0 for the others.", []string{"instance", "state"}),
+		vrrpState:           d("vigil_vrrp_state", "VRRP state of the instance: 1 for the current state, 0 for the others.", []string{"vrrp_instance", "state"}),
 		vrrpPriority:        d("vigil_vrrp_effective_priority", "VRRP priority the instance advertises now, after tracks.", inst),
 		vrrpBasePriority:    d("vigil_vrrp_configured_priority", "VRRP priority of the instance as configured.", inst),
 		vrrpAdvertsSent:     d("vigil_vrrp_adverts_sent_total", "VRRP advertisements sent.", inst),
 		vrrpAdvertsReceived: d("vigil_vrrp_adverts_received_total", "VRRP advertisements received and accepted.", inst),
-		vrrpDropped:         d("vigil_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", []string{"instance", "reason"}),
+		vrrpDropped:         d("vigil_vrrp_dropped_packets_total", "VRRP packets dropped, by reason.", []string{"vrrp_instance", "reason"}),
 		vrrpAnnouncements:   d("vigil_vrrp_announcements_sent_total", "Gratuitous ARPs and unsolicited neighbour advertisements sent for the VIPs.", inst),
 		vrrpMasterConflicts: d("vigil_vrrp_master_conflicts_total", "Adverts from another master received while this instance was master: a split brain resolving, or a peer that cannot hear this node.", inst),
-		vrrpProblem:         d("vigil_vrrp_problem", "1 while the diagnosis sees a problem of this kind with a peer (master_conflict, config_mismatch, peer_silent); the status API says which peer and the likely cause.", []string{"instance", "kind"}),
+		vrrpProblem:         d("vigil_vrrp_problem", "1 while the diagnosis sees a problem of this kind with a peer (master_conflict, config_mismatch, peer_silent); the status API says which peer and the likely cause.", []string{"vrrp_instance", "kind"}),
 
 		accessLines:   d("vigil_access_log_lines_total", "Access log lines written, by target.", []string{"target"}),
 		accessDropped: d("vigil_access_log_dropped_total", "Access log lines dropped because the target did not keep up (or a write to it failed), by target: the proxy never waits for its log.", []string{"target"}),

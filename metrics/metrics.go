@@ -111,7 +111,7 @@ func New(src Sources) *Metrics {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_vrrp_transitions_total",
 			Help: "VRRP state changes, by instance and the states left and entered.",
-		}, []string{"instance", "from", "to"}),
+		}, []string{"vrrp_instance", "from", "to"}),
 		probeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "vigil_check_duration_seconds",
 			Help:    "How long health check probes took, passing or failing.",

@@ -156,8 +156,8 @@ func TestHandler(t *testing.T) {
 	for _, want := range []string{
 		"\ngo_goroutines ",
 		"\nprocess_cpu_seconds_total ",
-		`vigil_vrrp_state{instance="VI_1",state="master"} 1`,
-		`vigil_vrrp_transitions_total{from="backup",instance="VI_1",to="master"} 1`,
+		`vigil_vrrp_state{state="master",vrrp_instance="VI_1"} 1`,
+		`vigil_vrrp_transitions_total{from="backup",to="master",vrrp_instance="VI_1"} 1`,
 		`vigil_proxy_http_requests_total{code="2xx",service="web"} 5`,
 		`vigil_lvs_real_server_active_connections{real_server="10.0.2.1:25",service="mail"} 2`,
 	} {
@@ -195,7 +195,7 @@ func TestHandlerSurvivesDuplicates(t *testing.T) {
 	srv := httptest.NewServer(New(src).Handler())
 	defer srv.Close()
 	first, _ := scrape(t, srv.URL)
-	if want := `vigil_vrrp_state{instance="VI_1",state="master"} 1`; !strings.Contains(first, want) {
+	if want := `vigil_vrrp_state{state="master",vrrp_instance="VI_1"} 1`; !strings.Contains(first, want) {
 		t.Errorf("scrape lacks %q", want)
 	}
 	// The error is counted after the scrape that met it, so the next one
@@ -241,10 +241,10 @@ func TestObserveTransition(t *testing.T) {
 	want := `
 # HELP vigil_vrrp_transitions_total VRRP state changes, by instance and the states left and entered.
 # TYPE vigil_vrrp_transitions_total counter
-vigil_vrrp_transitions_total{from="backup",instance="VI_1",to="master"} 2
-vigil_vrrp_transitions_total{from="init",instance="VI_1",to="backup"} 1
-vigil_vrrp_transitions_total{from="master",instance="VI_1",to="backup"} 1
-vigil_vrrp_transitions_total{from="backup",instance="VI_2",to="fault"} 1
+vigil_vrrp_transitions_total{from="backup",to="master",vrrp_instance="VI_1"} 2
+vigil_vrrp_transitions_total{from="init",to="backup",vrrp_instance="VI_1"} 1
+vigil_vrrp_transitions_total{from="master",to="backup",vrrp_instance="VI_1"} 1
+vigil_vrrp_transitions_total{from="backup",to="fault",vrrp_instance="VI_2"} 1
 `
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "vigil_vrrp_transitions_total"); err != nil {
 		t.Error(err)

@@ -116,7 +116,7 @@ vrrp:
 	}
 	code, body := httpDo("GET", "/metrics", "")
 	for _, want := range []string{
-		`vigil_vrrp_state{instance="VI_1",state="master"} 1`,
+		`vigil_vrrp_state{state="master",vrrp_instance="VI_1"} 1`,
 		`vigil_proxy_backend_up{backend="` + be1Addr + `"`,
 		"go_goroutines",
 	} {

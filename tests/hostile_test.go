@@ -123,7 +123,7 @@ func TestHostileAdvertsIgnored(t *testing.T) {
 			var in, re string
 			for _, lp := range m.GetLabel() {
 				switch lp.GetName() {
-				case "instance":
+				case "vrrp_instance":
 					in = lp.GetValue()
 				case "reason":
 					re = lp.GetValue()

@@ -125,19 +125,19 @@ func TestReloadUnderLoadAndMetrics(t *testing.T) {
 		t.Errorf("no %s%v in lb2's metrics", name, labels)
 		return -1
 	}
-	if v := value("vigil_vrrp_state", map[string]string{"instance": "VI_1", "state": "master"}); v != 1 {
+	if v := value("vigil_vrrp_state", map[string]string{"vrrp_instance": "VI_1", "state": "master"}); v != 1 {
 		t.Errorf("vigil_vrrp_state master = %v, want 1", v)
 	}
-	if v := value("vigil_vrrp_transitions_total", map[string]string{"instance": "VI_1", "from": "backup", "to": "master"}); v != 1 {
+	if v := value("vigil_vrrp_transitions_total", map[string]string{"vrrp_instance": "VI_1", "from": "backup", "to": "master"}); v != 1 {
 		t.Errorf("backup->master transitions = %v, want 1", v)
 	}
-	if v := value("vigil_vrrp_adverts_sent_total", map[string]string{"instance": "VI_1"}); v < 1 {
+	if v := value("vigil_vrrp_adverts_sent_total", map[string]string{"vrrp_instance": "VI_1"}); v < 1 {
 		t.Errorf("adverts sent = %v", v)
 	}
 	if v := value("vigil_proxy_http_requests_total", map[string]string{"service": "web", "code": "2xx"}); v < 1 {
 		t.Errorf("2xx requests through lb2 = %v", v)
 	}
-	if v := value("vigil_vrrp_effective_priority", map[string]string{"instance": "VI_1"}); v != 100 {
+	if v := value("vigil_vrrp_effective_priority", map[string]string{"vrrp_instance": "VI_1"}); v != 100 {
 		t.Errorf("effective priority = %v, want 100", v)
 	}
 }

@@ -330,7 +330,7 @@ func scrapeValue(t *testing.T, families map[string]*dto.MetricFamily, name, inst
 	t.Helper()
 	for _, m := range families[name].GetMetric() {
 		for _, lp := range m.GetLabel() {
-			if lp.GetName() == "instance" && lp.GetValue() == instance {
+			if lp.GetName() == "vrrp_instance" && lp.GetValue() == instance {
 				if c := m.GetCounter(); c != nil {
 					return c.GetValue()
 				}
