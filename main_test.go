@@ -208,7 +208,7 @@ func serveFake(t *testing.T) (*fakeDaemon, string) {
 			}}},
 	}}
 	path := filepath.Join(t.TempDir(), "vigil.sock")
-	ln, err := api.ListenSocket(path)
+	ln, err := api.ListenSocket(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}

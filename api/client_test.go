@@ -15,7 +15,7 @@ func dialFake(t *testing.T) (*fakeSource, *Client) {
 	t.Helper()
 	src := newFakeSource()
 	path := filepath.Join(t.TempDir(), "vigil.sock")
-	ln, err := ListenSocket(path)
+	ln, err := ListenSocket(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -372,9 +374,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ListenSocket listens on a unix socket at path for the CLI. It creates the
 // parent directory (0750), removes a socket left by a process that is gone,
 // and makes the socket 0660: who may use the admin actions is decided by
-// the file's owner, group and mode. A socket that still answers is not
-// taken over.
-func ListenSocket(path string) (net.Listener, error) {
+// the file's owner, group and mode; group, when not "", owns it (see
+// SetSocketGroup). A socket that still answers is not taken over.
+func ListenSocket(path, group string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("api: socket directory: %w", err)
 	}
@@ -398,5 +400,32 @@ func ListenSocket(path string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("api: socket permissions: %w", err)
 	}
+	if group != "" {
+		if err := SetSocketGroup(path, group); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	return ln, nil
+}
+
+// SetSocketGroup gives the socket at path to group (a name or a number),
+// whose members may then use it; "" gives it back to vigil's own group.
+func SetSocketGroup(path, group string) error {
+	gid := os.Getegid()
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			if g, err = user.LookupGroupId(group); err != nil {
+				return fmt.Errorf("api: socket group %q: no such group", group)
+			}
+		}
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return fmt.Errorf("api: socket group %q: gid %q: %w", group, g.Gid, err)
+		}
+	}
+	if err := os.Chown(path, -1, gid); err != nil {
+		return fmt.Errorf("api: socket group: %w", err)
+	}
+	return nil
 }

@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -458,7 +461,7 @@ func TestServeShutsDownWithOpenStreams(t *testing.T) {
 
 func TestServeUsesSocketRulesOnUnixListeners(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "vigil.sock")
-	ln, err := ListenSocket(path)
+	ln, err := ListenSocket(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +479,7 @@ func TestServeUsesSocketRulesOnUnixListeners(t *testing.T) {
 func TestListenSocket(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run", "vigil")
 	path := filepath.Join(dir, "vigil.sock")
-	ln, err := ListenSocket(path)
+	ln, err := ListenSocket(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +492,7 @@ func TestListenSocket(t *testing.T) {
 	}
 
 	// A live socket is not taken over.
-	if _, err := ListenSocket(path); err == nil || !strings.Contains(err.Error(), "another process is serving this socket") {
+	if _, err := ListenSocket(path, ""); err == nil || !strings.Contains(err.Error(), "another process is serving this socket") {
 		t.Errorf("second listener on a live socket: %v", err)
 	}
 
@@ -499,7 +502,7 @@ func TestListenSocket(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the stale socket should still exist: %v", err)
 	}
-	ln, err = ListenSocket(path)
+	ln, err = ListenSocket(path, "")
 	if err != nil {
 		t.Fatalf("stale socket: %v", err)
 	}
@@ -508,10 +511,48 @@ func TestListenSocket(t *testing.T) {
 	// Anything else at the path is left alone.
 	file := filepath.Join(dir, "not-a-socket")
 	os.WriteFile(file, []byte("keep me"), 0o600)
-	if _, err := ListenSocket(file); err == nil || !strings.Contains(err.Error(), "is not a socket") {
+	if _, err := ListenSocket(file, ""); err == nil || !strings.Contains(err.Error(), "is not a socket") {
 		t.Errorf("regular file at the path: %v", err)
 	}
 	if b, _ := os.ReadFile(file); string(b) != "keep me" {
 		t.Errorf("the regular file was changed")
+	}
+}
+
+// TestSocketGroup: api.socket_group gives the socket to a group (by name
+// or number), whose members may then use the CLI; "" gives it back.
+func TestSocketGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root may give a file to another group")
+	}
+	g, err := user.LookupGroup("daemon")
+	if err != nil {
+		t.Skip("no group named daemon here")
+	}
+	gid, _ := strconv.Atoi(g.Gid)
+	path := filepath.Join(t.TempDir(), "vigil.sock")
+	ln, err := ListenSocket(path, "daemon")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	groupOf := func() int {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(fi.Sys().(*syscall.Stat_t).Gid)
+	}
+	if got := groupOf(); got != gid {
+		t.Errorf("socket group %d, want daemon's %d", got, gid)
+	}
+	if err := SetSocketGroup(path, ""); err != nil || groupOf() != os.Getegid() {
+		t.Errorf("back to vigil's group: %v, group %d", err, groupOf())
+	}
+	if err := SetSocketGroup(path, g.Gid); err != nil || groupOf() != gid {
+		t.Errorf("by number: %v, group %d", err, groupOf())
+	}
+	if err := SetSocketGroup(path, "no-such-group-here"); err == nil {
+		t.Error("an unknown group was accepted")
 	}
 }

@@ -88,6 +88,9 @@ type API struct {
 	Listen string `yaml:"listen"`
 	// Socket is the unix socket the CLI uses for status and admin actions.
 	Socket string `yaml:"socket"`
+	// SocketGroup, a group name or number, owns the socket (mode 0660), so
+	// its members may use the CLI without root; "" leaves vigil's own.
+	SocketGroup string `yaml:"socket_group"`
 	// Token, when set, allows admin actions over HTTP with "Authorization: Bearer TOKEN".
 	Token string `yaml:"token"`
 	// TokenFile reads the token from a file instead, to keep it out of the config.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -123,6 +124,15 @@ func (SystemHost) DirExists(path string) bool {
 func (SystemHost) SocketExists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().Type() == os.ModeSocket
+}
+
+// GroupExists looks the group up by name, then by number.
+func (SystemHost) GroupExists(name string) bool {
+	if _, err := user.LookupGroup(name); err == nil {
+		return true
+	}
+	_, err := user.LookupGroupId(name)
+	return err == nil
 }
 
 // ProgramExists looks the program up as exec would.

@@ -28,6 +28,8 @@ type Host interface {
 	DirExists(path string) bool
 	// SocketExists reports whether path names an existing unix socket.
 	SocketExists(path string) bool
+	// GroupExists reports whether a group of that name or number exists.
+	GroupExists(name string) bool
 }
 
 type validator struct {
@@ -238,6 +240,12 @@ func (v *validator) api(a *API) {
 	}
 	if a.Socket != "" && !filepath.IsAbs(a.Socket) {
 		v.errorf("api.socket", "%q must be an absolute path", a.Socket)
+	}
+	switch {
+	case a.SocketGroup != "" && a.Socket == "":
+		v.errorf("api.socket_group", "there is no socket (api.socket is \"\") for the group to own")
+	case a.SocketGroup != "" && v.host != nil && !v.host.GroupExists(a.SocketGroup):
+		v.hostf("api.socket_group", "group %q does not exist on this host", a.SocketGroup)
 	}
 	if a.Token != "" && a.TokenFile != "" {
 		v.errorf("api.token_file", "set token or token_file, not both")

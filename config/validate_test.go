@@ -18,6 +18,7 @@ func (fakeHost) DirExists(path string) bool  { return path == "/var/log/vigil" |
 func (fakeHost) SocketExists(path string) bool {
 	return path == "/dev/log"
 }
+func (fakeHost) GroupExists(name string) bool { return name == "vigil" || name == "997" }
 func (fakeHost) ProgramExists(name string) bool {
 	return slices.Contains([]string{"pidof", "/bin/true", "/etc/vigil/notify.sh"}, name)
 }
@@ -98,7 +99,7 @@ func TestValidationRules(t *testing.T) {
 		{"two documents", vrrpHead + "---\nnode: x\n", "t.yaml:6: a second YAML document (---) is not allowed; put everything in one"},
 		{"unknown top-level key", "vrrrp: []\n", `t.yaml:1:1: vrrrp: unknown field; did you mean "vrrp"?`},
 		{"keepalived keyword", vrrpHead + "    virtual_router_id: 51\n", "t.yaml:6:5: vrrp[0].virtual_router_id: unknown field; vigil calls it vrid"},
-		{"unknown key with list of known", "api: { zzz: 1 }\n", "t.yaml:1:8: api.zzz: unknown field; known fields here: listen, socket, token, token_file"},
+		{"unknown key with list of known", "api: { zzz: 1 }\n", "t.yaml:1:8: api.zzz: unknown field; known fields here: listen, socket, socket_group, token, token_file"},
 		{"key set twice", vrrpHead + "    vrid: 52\n", "t.yaml:6:5: vrrp[0].vrid: set twice in the same block"},
 		{"not a number", vrrpHead + "    priority: high\n", `t.yaml:6:15: vrrp[0].priority: expected a whole number, got "high"`},
 		{"not a bool", vrrpHead + "    preempt: sometimes\n", `t.yaml:6:14: vrrp[0].preempt: expected true or false, got "sometimes"`},
@@ -114,6 +115,8 @@ func TestValidationRules(t *testing.T) {
 		{"api listen", "api: { listen: nine }\n", `t.yaml:1:16: api.listen: "nine" is not host:port like 127.0.0.1:9090 ("" turns the API off)`},
 		{"api listen host", "api: { listen: \"example.com:9090\" }\n", `t.yaml:1:16: api.listen: "example.com:9090": host must be an IP address, localhost or empty (all addresses)`},
 		{"api socket relative", "api: { socket: vigil.sock }\n", `t.yaml:1:16: api.socket: "vigil.sock" must be an absolute path`},
+		{"api socket_group absent (strict)", "api: { socket_group: wheel }\n", `t.yaml:1:22: api.socket_group: group "wheel" does not exist on this host`},
+		{"api socket_group without socket", "api: { socket: \"\", socket_group: vigil }\n", "t.yaml:1:34: api.socket_group: there is no socket (api.socket is \"\") for the group to own"},
 		{"api token twice", "api: { token: a, token_file: /etc/ssl/t }\n", "t.yaml:1:30: api.token_file: set token or token_file, not both"},
 
 		// vrrp instances

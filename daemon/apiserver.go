@@ -52,8 +52,14 @@ func prepareAPI(old, cfg config.API) (c *apiChange, err error) {
 		}
 	}
 	if c.socketChanged && cfg.Socket != "" {
-		if c.socket, err = api.ListenSocket(cfg.Socket); err != nil {
+		if c.socket, err = api.ListenSocket(cfg.Socket, cfg.SocketGroup); err != nil {
 			return nil, fmt.Errorf("api: socket %s: %w", cfg.Socket, err)
+		}
+	}
+	if !c.socketChanged && cfg.Socket != "" && cfg.SocketGroup != old.SocketGroup {
+		// The same socket, another group: changed in place.
+		if err = api.SetSocketGroup(cfg.Socket, cfg.SocketGroup); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil
