@@ -57,11 +57,15 @@ func dial(socket, cmd string, stderr io.Writer) (*api.Client, bool) {
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "status [-s SOCKET] [-o table|json]\n\nShow the running daemon's VRRP instances (state, priority over base\npriority, master), its services with their backends (weight, health, admin\nstate, connections) and the latest events.", stderr)
+	fs := newFlags("status", "status [-s SOCKET] [-o table|json] [--check]\n\nShow the running daemon's VRRP instances (state, priority over base\npriority, master), its services with their backends (weight, health, admin\nstate, connections) and the latest events.\n\nWith --check, print a monitoring plugin's verdict (Nagios, Icinga) and exit\n0 OK, 1 WARNING or 2 CRITICAL: critical for a VRRP instance in fault, two\nmasters, a service down or a daemon that does not answer; warning for an\ninstance starting, a peer silent or configured differently, a backend down\nthat is not drained or in maintenance, the last reload refused.", stderr)
 	socket := fs.String("s", defaultSocket, "the daemon's unix `socket`")
 	output := fs.String("o", "table", "output `format`: table or json")
+	check := fs.Bool("check", false, "print a verdict and exit 0, 1 or 2 (OK, WARNING, CRITICAL)")
 	if code, stop := parseFlags(fs, args, stdout); stop {
 		return code
+	}
+	if *check {
+		return statusCheck(*socket, stdout)
 	}
 	if *output != "table" && *output != "json" {
 		fmt.Fprintf(stderr, "vigil status: -o %q: want table or json\n", *output)
@@ -91,6 +95,30 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// statusCheck is vigil status --check: the verdict on the first line, a
+// finding a line after it, the verdict as the exit code.
+func statusCheck(socket string, stdout io.Writer) int {
+	c, err := api.Dial(socket)
+	if err != nil {
+		fmt.Fprintf(stdout, "VIGIL CRITICAL - the daemon does not answer on %s: %v\n", socket, err)
+		return int(api.Critical)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	st, err := c.Status(ctx)
+	if err != nil {
+		fmt.Fprintf(stdout, "VIGIL CRITICAL - the daemon's status: %v\n", err)
+		return int(api.Critical)
+	}
+	level, findings := api.Assess(st)
+	fmt.Fprintln(stdout, api.Summary(st, level, findings))
+	for _, f := range findings {
+		fmt.Fprintln(stdout, f)
+	}
+	return int(level)
 }
 
 func cmdReload(args []string, stdout, stderr io.Writer) int {

@@ -378,3 +378,32 @@ func TestVersionStamped(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusCheck: vigil status --check prints a plugin's verdict and
+// exits with it, as Nagios reads it: the fake daemon has a backend down
+// (warning), then a service down (critical), then nobody answers.
+func TestStatusCheck(t *testing.T) {
+	f, sock := serveFake(t)
+	code, out, _ := runArgs("status", "--check", "-s", sock)
+	if code != 1 || !strings.HasPrefix(out, "VIGIL WARNING - lb1: 1 VRRP instance(s), 1 master; 1 of 1 service(s) up; service web: backend 10.0.1.2:8080 down (connection refused)") {
+		t.Errorf("a backend down: exit %d\n%s", code, out)
+	}
+	f.mu.Lock()
+	f.status.Services[0].Up, f.status.Services[0].Reason = false, "no backend up"
+	f.status.Services[0].Backends[1].Admin = api.AdminMaint
+	f.mu.Unlock()
+	code, out, _ = runArgs("status", "--check", "-s", sock)
+	if code != 2 || !strings.Contains(out, "VIGIL CRITICAL") || !strings.Contains(out, "\nservice web down (no backend up)\n") {
+		t.Errorf("a service down: exit %d\n%s", code, out)
+	}
+	f.mu.Lock()
+	f.status.Services[0].Up = true
+	f.mu.Unlock()
+	if code, out, _ = runArgs("status", "--check", "-s", sock); code != 0 || !strings.HasPrefix(out, "VIGIL OK - lb1") {
+		t.Errorf("all well (the down backend in maintenance): exit %d\n%s", code, out)
+	}
+	code, out, _ = runArgs("status", "--check", "-s", filepath.Join(t.TempDir(), "none.sock"))
+	if code != 2 || !strings.HasPrefix(out, "VIGIL CRITICAL - the daemon does not answer") {
+		t.Errorf("no daemon: exit %d\n%s", code, out)
+	}
+}
