@@ -41,6 +41,7 @@ type descs struct {
 
 	beUp, beWeight, beActive, beTotal, beBytesIn, beBytesOut *prometheus.Desc
 	beRetries, beConnectErrors                               *prometheus.Desc
+	beAdmin, beMaxConn                                       *prometheus.Desc
 
 	lvsConns, lvsPacketsIn, lvsPacketsOut, lvsBytesIn, lvsBytesOut *prometheus.Desc
 	rsActive, rsInactive, rsConns, rsWeight                        *prometheus.Desc
@@ -105,6 +106,8 @@ func newCollector(src Sources) *collector {
 		beBytesOut:      d("vigil_proxy_backend_bytes_out_total", "Bytes received from the backend.", be),
 		beRetries:       d("vigil_proxy_backend_retries_total", "Failed connects to the backend that were retried elsewhere.", be),
 		beConnectErrors: d("vigil_proxy_backend_connect_errors_total", "Failed connects to the backend.", be),
+		beAdmin:         d("vigil_proxy_backend_admin_state", "The operator's admin state of the backend (vigil backend): 1 for the current state (ready, drain, maint), 0 for the others.", append(be[:len(be):len(be)], "state")),
+		beMaxConn:       d("vigil_proxy_backend_max_connections", "The backend's max_conn, beside vigil_proxy_backend_active_connections; absent when it has none.", be),
 
 		lvsConns:      d("vigil_lvs_connections_total", "Connections the IPVS service scheduled.", svc),
 		lvsPacketsIn:  d("vigil_lvs_packets_in_total", "Packets into the IPVS service.", svc),
@@ -256,6 +259,13 @@ func (c *collector) collectService(ch chan<- prometheus.Metric, st proxy.Service
 		ch <- counter(c.d.beBytesOut, b.BytesOut, l...)
 		ch <- counter(c.d.beRetries, b.Retries, l...)
 		ch <- counter(c.d.beConnectErrors, b.ConnectErrors, l...)
+		for _, s := range []string{"ready", "drain", "maint"} {
+			cur := b.Admin == s || (s == "ready" && b.Admin == "")
+			ch <- gauge(c.d.beAdmin, boolValue(cur), name, b.Group, b.Address, s)
+		}
+		if b.MaxConn > 0 {
+			ch <- gauge(c.d.beMaxConn, float64(b.MaxConn), l...)
+		}
 	}
 }
 

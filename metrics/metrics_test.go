@@ -53,7 +53,7 @@ func snapshot() Sources {
 					Retries: 1, ConnectErrors: 2, NoBackend: 3, Queued: 1,
 					QueueTimeouts: 4, QueueOverflows: 5, Timeouts: 6, ProxyErrors: 7,
 					Backends: []proxy.BackendStats{
-						{Address: "10.0.1.1:5432", Up: true, Weight: 2, EffectiveWeight: 1, Active: 4, Total: 99,
+						{Address: "10.0.1.1:5432", Up: true, Admin: "drain", Weight: 2, EffectiveWeight: 1, MaxConn: 50, Active: 4, Total: 99,
 							BytesIn: 1000, BytesOut: 5000, Retries: 1, ConnectErrors: 2},
 					},
 				},
