@@ -40,7 +40,6 @@ const h2OutHigh = 256 << 10
 // h2side is an HTTP/2 client connection's protocol state.
 type h2side struct {
 	c       *hconn
-	l       *eventLoop
 	conn    *h2.Conn
 	streams map[uint32]*h2stream
 	dirty   bool // output to write after the batch
@@ -141,7 +140,7 @@ func (lh *loopHTTP) freeStream(st *h2stream) {
 
 // startH2 makes c an HTTP/2 connection.
 func (c *hconn) startH2(l *eventLoop) {
-	h := &h2side{c: c, l: l, streams: make(map[uint32]*h2stream)}
+	h := &h2side{c: c, streams: make(map[uint32]*h2stream)}
 	h.conn = h2.NewConn(h2.Config{MaxConcurrentStreams: c.s.h2MaxStreams()}, h)
 	c.h2 = h
 	h.markDirty()
@@ -172,7 +171,7 @@ func isH2Start(in []byte) (yes, maybe bool) {
 func (h *h2side) markDirty() {
 	if !h.dirty {
 		h.dirty = true
-		lh := h.l.http()
+		lh := h.c.l.http()
 		lh.h2dirty = append(lh.h2dirty, h.c)
 	}
 }
@@ -323,7 +322,7 @@ func (h *h2side) closeAll(l *eventLoop, killed bool) {
 // The h2.Handler events, inside Feed.
 
 func (h *h2side) Request(id uint32, r *h2.Request, end bool) {
-	c, l := h.c, h.l
+	c, l := h.c, h.c.l
 	if c.closed {
 		return
 	}
@@ -392,7 +391,7 @@ func (h *h2side) Data(id uint32, p []byte, end bool) {
 			st.body = httpcore.AppendLastChunk(st.body, nil)
 		}
 	}
-	st.sendBody(h.l)
+	st.sendBody(h.c.l)
 }
 
 func (h *h2side) Trailers(id uint32, fields []hpack.HeaderField) {
@@ -412,7 +411,7 @@ func (h *h2side) Trailers(id uint32, fields []hpack.HeaderField) {
 		st.body = httpcore.AppendLastChunk(st.body, tr)
 	}
 	// With a content-length, HTTP/1.1 has no place for trailers.
-	st.sendBody(h.l)
+	st.sendBody(h.c.l)
 }
 
 func (h *h2side) Reset(id uint32, code http2.ErrCode) {
@@ -421,7 +420,7 @@ func (h *h2side) Reset(id uint32, code http2.ErrCode) {
 		return
 	}
 	st.ex.Fail(httpcore.CauseClient, st.stage(), 0)
-	st.end(h.l, false)
+	st.end(h.c.l, false)
 	h.resetBudget()
 }
 
@@ -437,7 +436,7 @@ const (
 )
 
 func (h *h2side) resetBudget() {
-	now := h.l.now
+	now := h.c.l.now
 	if h.resetAt == 0 {
 		h.resets = resetBurst
 	} else {
@@ -458,11 +457,11 @@ func (h *h2side) Writable(id uint32) {
 		return
 	}
 	if id == 0 {
-		h.pumpAll(h.l)
+		h.pumpAll(h.c.l)
 		return
 	}
 	if st := h.streams[id]; st != nil {
-		st.pump(h.l)
+		st.pump(h.c.l)
 	}
 }
 

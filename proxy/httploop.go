@@ -285,10 +285,7 @@ func (s *Service) serveHTTPLoop(ctx context.Context, c *net.TCPConn, sem chan st
 		return true
 	}
 	c.Close()
-	if !l.post(addConn(hc)) {
-		unix.Close(fd)
-		hc.gone(0, 0)
-	}
+	hc.toLoop()
 	return true
 }
 
@@ -343,6 +340,14 @@ func addConn(c *hconn) relayCmd {
 			unix.Close(c.fd)
 			c.gone(0, 0)
 		},
+	}
+}
+
+// toLoop hands the connection, its descriptor ready, to its loop; a loop
+// that has stopped lets go of it as addConn's undo would.
+func (c *hconn) toLoop() {
+	if cmd := addConn(c); !c.l.post(cmd) {
+		cmd.undo()
 	}
 }
 
@@ -1093,23 +1098,31 @@ func (c *hconn) toBackend(l *eventLoop, p []byte) bool {
 	return true
 }
 
-// write writes p to the backend, keeping what it cannot take yet in out
-// (behind bytes kept already, it only keeps).
+// write writes p to the backend, keeping what it cannot take yet in out.
 func (be *hback) write(l *eventLoop, p []byte) error {
-	if len(be.out) > 0 {
-		be.out = append(be.out, p...)
-		return nil
-	}
-	w, err := writeFull(be.fd, p)
+	w, err := l.writeOrKeep(be.fd, &be.out, &be.outBuf, p)
 	be.sent += int64(w)
+	return err
+}
+
+// writeOrKeep writes p to fd and keeps what the socket cannot take yet in
+// *out, a buffer from l.bufs (*buf) that the caller writes on EPOLLOUT;
+// behind bytes kept already it only keeps, so they leave in order. It
+// returns the bytes written now, and an error other than "would block".
+func (l *eventLoop) writeOrKeep(fd int, out *[]byte, buf **[]byte, p []byte) (int, error) {
+	if len(*out) > 0 {
+		*out = append(*out, p...)
+		return 0, nil
+	}
+	w, err := writeFull(fd, p)
 	if err != nil && err != unix.EAGAIN {
-		return err
+		return w, err
 	}
 	if w < len(p) {
 		b := l.bufs.Get().(*[]byte)
-		be.out, be.outBuf = append((*b)[:0], p[w:]...), b
+		*out, *buf = append((*b)[:0], p[w:]...), b
 	}
-	return nil
+	return w, nil
 }
 
 // sent sets the events after request bytes went out: read the client for
@@ -1363,19 +1376,11 @@ func (c *hconn) send(l *eventLoop, p []byte) bool {
 		}
 		return true
 	}
-	if len(c.out) > 0 {
-		c.out = append(c.out, p...)
-		return true
-	}
-	w, err := writeFull(c.fd, p)
+	w, err := l.writeOrKeep(c.fd, &c.out, &c.outBuf, p)
 	c.bytesOut += int64(w)
-	if err != nil && err != unix.EAGAIN {
+	if err != nil {
 		c.close(l)
 		return false
-	}
-	if w < len(p) {
-		b := l.bufs.Get().(*[]byte)
-		c.out, c.outBuf = append((*b)[:0], p[w:]...), b
 	}
 	return true
 }

@@ -87,18 +87,10 @@ func (k *tlsLink) Write(p []byte) (int, error) {
 		return k.nc.Write(p)
 	}
 	c := k.c
-	if len(c.out) > 0 {
-		c.out = append(c.out, p...)
-		return len(p), nil
-	}
-	w, err := writeFull(k.fd, p)
+	w, err := c.l.writeOrKeep(k.fd, &c.out, &c.outBuf, p)
 	c.bytesOut += int64(w)
-	if err != nil && err != unix.EAGAIN {
+	if err != nil {
 		return w, err
-	}
-	if w < len(p) {
-		b := c.l.bufs.Get().(*[]byte)
-		c.out, c.outBuf = append((*b)[:0], p[w:]...), b
 	}
 	return len(p), nil
 }
@@ -183,10 +175,7 @@ func (s *Service) prepareForLoop(c *hconn, nc *net.TCPConn) {
 	c.fd = fd
 	c.in, c.inOwned = pre, len(pre) > 0
 	c.bytesIn = int64(len(pre))
-	if !c.l.post(addConn(c)) {
-		unix.Close(fd)
-		c.gone(0, 0)
-	}
+	c.toLoop()
 }
 
 // handshakeForLoop runs a new client's TLS handshake (pre: its first
@@ -221,10 +210,7 @@ func (s *Service) handshakeForLoop(c *hconn, nc *net.TCPConn, pre []byte) {
 	nc.Close()
 	link.nc, link.fd = nil, fd
 	c.fd, c.tls, c.link = fd, tc, link
-	if !c.l.post(addConn(c)) {
-		unix.Close(fd)
-		c.gone(0, 0)
-	}
+	c.toLoop()
 }
 
 // tlsRead reads plaintext from the client into dst: n > 0, or the error
