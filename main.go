@@ -94,8 +94,8 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 	case "import":
 		return cmdImport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		rev, when := buildCommit()
-		fmt.Fprintf(stdout, "vigil %s\ncommit %s\nbuilt %s\n%s %s/%s\n", buildVersion(), rev, when, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		ver, rev, when := buildStamp()
+		fmt.Fprintf(stdout, "vigil %s\ncommit %s\nbuilt %s\n%s %s/%s\n", ver, rev, when, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
@@ -105,22 +105,17 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-// buildCommit is the revision vigil was built from ("-dirty" when the
-// checkout had changes) and its commit time; "unknown" where neither the
-// build flags nor Go's build info say.
-func buildCommit() (rev, when string) {
-	rev, when = commit, date
-	if bi, ok := debug.ReadBuildInfo(); ok {
+// buildStamp is what vigil version says: the version (build flags, else
+// the module's, else "dev"), the revision it was built from ("-dirty" when
+// the checkout had changes) and its commit time, each "unknown" where
+// neither the build flags nor Go's build info say.
+func buildStamp() (ver, rev, when string) {
+	ver, rev, when = version, commit, date
+	bi, ok := debug.ReadBuildInfo()
+	if ok {
+		if ver == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			ver = bi.Main.Version
+		}
 		dirty := false
 		for _, s := range bi.Settings {
 			switch s.Key {
@@ -140,13 +135,16 @@ func buildCommit() (rev, when string) {
 			rev += "-dirty"
 		}
 	}
+	if ver == "" {
+		ver = "dev"
+	}
 	if rev == "" {
 		rev = "unknown"
 	}
 	if when == "" {
 		when = "unknown"
 	}
-	return rev, when
+	return ver, rev, when
 }
 
 // newFlags makes a subcommand's flag set whose --help prints to stdout and
@@ -229,8 +227,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vigil run: %v\n", err)
 		return 1
 	}
-	d.Version = buildVersion()
-	d.Commit, _ = buildCommit()
+	d.Version, d.Commit, _ = buildStamp()
 	// One proxy event loop per core the runtime would use (GOMAXPROCS,
 	// which follows the container's CPU limit), each keeping a P while
 	// traffic flows (proxy.NewDedicatedRelay); everything else gets as
