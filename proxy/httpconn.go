@@ -90,13 +90,8 @@ func (s *Service) serveHTTPFrom(ctx context.Context, c net.Conn, pre []byte, fro
 	}
 	if s.cfg.ProxyProtocol.Accept && !fromLoop {
 		tcp, _ := c.(*net.TCPConn)
-		h, rest, err := s.readProxyHeader(ctx, tcp)
-		if err != nil {
-			s.mu.Lock()
-			s.st.proxyErrors++
-			s.mu.Unlock()
-			s.log.Debug("closing client: bad PROXY header", "client", client.String(), "err", err)
-			c.Close()
+		h, rest, ok := s.acceptProxyHeader(ctx, tcp, client)
+		if !ok {
 			return
 		}
 		if h.Command == proxyproto.Proxy && h.Source.IsValid() {

@@ -143,13 +143,8 @@ func (k *tlsLink) SyscallConn() (syscall.RawConn, error) {
 func (s *Service) prepareForLoop(c *hconn, nc *net.TCPConn) {
 	var pre []byte
 	if s.cfg.ProxyProtocol.Accept {
-		h, rest, err := s.readProxyHeader(c.ctx, nc)
-		if err != nil {
-			s.mu.Lock()
-			s.st.proxyErrors++
-			s.mu.Unlock()
-			s.log.Debug("closing client: bad PROXY header", "client", c.ip, "err", err)
-			nc.Close()
+		h, rest, ok := s.acceptProxyHeader(c.ctx, nc, c.client)
+		if !ok {
 			c.gone(0, 0)
 			return
 		}

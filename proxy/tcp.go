@@ -388,13 +388,8 @@ func (s *Service) serveConn(ctx context.Context, c *net.TCPConn) {
 	log := s.log.With("client", client.String())
 	var early []byte // client bytes read together with its PROXY header
 	if s.cfg.ProxyProtocol.Accept {
-		h, rest, err := s.readProxyHeader(ctx, c)
-		if err != nil {
-			s.mu.Lock()
-			s.st.proxyErrors++
-			s.mu.Unlock()
-			log.Debug("closing client: bad PROXY header", "err", err)
-			c.Close()
+		h, rest, ok := s.acceptProxyHeader(ctx, c, client)
+		if !ok {
 			return
 		}
 		// LOCAL is the sender's own connection (a health check): it
@@ -529,6 +524,21 @@ func (s *Service) readProxyHeader(ctx context.Context, c *net.TCPConn) (proxypro
 		rest = append([]byte(nil), p...)
 	}
 	return h, rest, nil
+}
+
+// acceptProxyHeader reads the PROXY header of client's connection c; on
+// failure the refusal is counted and logged, c is closed, and ok is false.
+func (s *Service) acceptProxyHeader(ctx context.Context, c *net.TCPConn, client netip.AddrPort) (h proxyproto.Header, rest []byte, ok bool) {
+	h, rest, err := s.readProxyHeader(ctx, c)
+	if err != nil {
+		s.mu.Lock()
+		s.st.proxyErrors++
+		s.mu.Unlock()
+		s.log.Debug("closing client: bad PROXY header", "client", client.String(), "err", err)
+		c.Close()
+		return h, nil, false
+	}
+	return h, rest, true
 }
 
 // proxyHeader builds the PROXY header sent to a backend, carrying the
