@@ -10,7 +10,7 @@ import (
 
 func (c *Config) setDefaults() {
 	c.Log = Log{Level: "info", Format: "text"}
-	c.API = API{Listen: "127.0.0.1:9090", Socket: "/run/vigil/vigil.sock"}
+	c.API = API{Listen: "127.0.0.1:9653", Socket: "/run/vigil/vigil.sock"}
 	// Measured by tests/load_test.go: at 0 a saturated node delays its
 	// adverts past a 50 ms router's Master_Down_Interval; at -10 it does not.
 	c.Nice = -10

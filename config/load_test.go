@@ -38,7 +38,7 @@ services:
 	}{
 		{"node", c.Node, host},
 		{"log", c.Log, Log{Level: "info", Format: "text"}},
-		{"api.listen", c.API.Listen, "127.0.0.1:9090"},
+		{"api.listen", c.API.Listen, "127.0.0.1:9653"},
 		{"api.socket", c.API.Socket, "/run/vigil/vigil.sock"},
 		{"priority", in.Priority, 100},
 		{"version", in.Version, 3},

@@ -231,7 +231,7 @@ func (v *validator) api(a *API) {
 		h, p, err := net.SplitHostPort(a.Listen)
 		n, perr := strconv.Atoi(p)
 		if err != nil || perr != nil || n < 1 || n > 65535 {
-			v.errorf("api.listen", "%q is not host:port like 127.0.0.1:9090 (\"\" turns the API off)", a.Listen)
+			v.errorf("api.listen", "%q is not host:port like 127.0.0.1:9653 (\"\" turns the API off)", a.Listen)
 		} else if h != "" && h != "localhost" {
 			if _, err := netip.ParseAddr(h); err != nil {
 				v.errorf("api.listen", "%q: host must be an IP address, localhost or empty (all addresses)", a.Listen)

@@ -112,8 +112,8 @@ func TestValidationRules(t *testing.T) {
 		// top level
 		{"log level", "log: { level: loud }\n", `t.yaml:1:15: log.level: "loud" is not one of debug, info, warn, error`},
 		{"nice out of range", vrrpHead + "nice: -21\n", "t.yaml:6:7: nice: -21 is not a nice value: want -20 (first) to 19 (last)"},
-		{"api listen", "api: { listen: nine }\n", `t.yaml:1:16: api.listen: "nine" is not host:port like 127.0.0.1:9090 ("" turns the API off)`},
-		{"api listen host", "api: { listen: \"example.com:9090\" }\n", `t.yaml:1:16: api.listen: "example.com:9090": host must be an IP address, localhost or empty (all addresses)`},
+		{"api listen", "api: { listen: nine }\n", `t.yaml:1:16: api.listen: "nine" is not host:port like 127.0.0.1:9653 ("" turns the API off)`},
+		{"api listen host", "api: { listen: \"example.com:9653\" }\n", `t.yaml:1:16: api.listen: "example.com:9653": host must be an IP address, localhost or empty (all addresses)`},
 		{"api socket relative", "api: { socket: vigil.sock }\n", `t.yaml:1:16: api.socket: "vigil.sock" must be an absolute path`},
 		{"api socket_group absent (strict)", "api: { socket_group: wheel }\n", `t.yaml:1:22: api.socket_group: group "wheel" does not exist on this host`},
 		{"api socket_group without socket", "api: { socket: \"\", socket_group: vigil }\n", "t.yaml:1:34: api.socket_group: there is no socket (api.socket is \"\") for the group to own"},

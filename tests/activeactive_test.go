@@ -31,7 +31,7 @@ func TestActiveActive(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := strings.NewReplacer(
-			"api: { listen: 127.0.0.1:9090 }", `api: { listen: "", socket: "" }`,
+			"api: { listen: 127.0.0.1:9653 }", `api: { listen: "", socket: "" }`,
 			"10.0.0.21:8080", be1.Addr(lan).String()+":8080",
 			"10.0.0.22:8080", be2.Addr(lan).String()+":8080",
 			"interval: 1s", "interval: 100ms",

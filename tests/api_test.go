@@ -28,7 +28,7 @@ func TestOperations(t *testing.T) {
 	nameServer(t, be1, 9000)
 	nameServer(t, be2, 9000)
 	sock := filepath.Join(t.TempDir(), "vigil.sock")
-	apiAddr := netip.AddrPortFrom(lb1h.Addr(lan), 9090)
+	apiAddr := netip.AddrPortFrom(lb1h.Addr(lan), 9653)
 	cfg := fmt.Sprintf(`node: lb1
 api: { listen: "%s", socket: "%s", token: s3cret }
 vrrp:

@@ -99,7 +99,7 @@ func TestCrashNopreemptMidTraffic(t *testing.T) {
     backends: ["%s:9000"]
 `, be1.Addr(p.lan))
 	nopreempt := "    preempt: false\n"
-	lb1api := p.lb1.Addr(p.lan).String() + ":9090"
+	lb1api := p.lb1.Addr(p.lan).String() + ":9653"
 	lb1 := startVigil(t, p.lb1, withAPIListen(nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", nopreempt)), lb1api)+service)
 	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)
 	lb2 := startVigil(t, p.lb2, nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", nopreempt))+service)

@@ -101,7 +101,7 @@ func TestFlappingBackends(t *testing.T) {
 	neverDown := &flapper{up: 4, down: 4, upFrst: true}
 	serveFlapper(t, be2, 8080, neverUp)
 	serveFlapper(t, be3, 8080, neverDown)
-	apiAddr := lb1h.Addr(lan).String() + ":9090"
+	apiAddr := lb1h.Addr(lan).String() + ":9653"
 	cfg := fmt.Sprintf(`node: lb1
 api: { listen: "%s", socket: "" }
 vrrp:

@@ -55,7 +55,7 @@ func TestHostileAdvertsIgnored(t *testing.T) {
 	cfg := nodeConfig("lb1", instanceYAML("VI_2", 52, 100, "1s", "10.0.0.102/24", "    version: 2\n    auth_pass: secret\n")+
 		instanceYAML("VI_3", 53, 100, "100ms", "10.0.0.103/24", "")+
 		instanceYAML("VI_U", 54, 100, "100ms", "10.0.0.104/24", fmt.Sprintf("    unicast_peers: [%s]\n", peer)))
-	apiAddr := p.lb1.Addr(p.lan).String() + ":9090"
+	apiAddr := p.lb1.Addr(p.lan).String() + ":9653"
 	cfg = strings.Replace(cfg, `api: { listen: "", socket: "" }`, `api: { listen: "`+apiAddr+`", socket: "" }`, 1)
 	lb1 := startVigil(t, p.lb1, "log: { level: debug }\n"+cfg)
 	for _, v := range []string{"10.0.0.102", "10.0.0.103", "10.0.0.104"} {

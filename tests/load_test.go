@@ -65,7 +65,7 @@ func TestLoadNoSpuriousFailover(t *testing.T) {
     check: { type: http, path: /healthz, interval: 1s, timeout: 1s, rise: 1, fall: 3 }
     backends: ["%s:8080", "%s:8080"]
 `, be1.Addr(p.lan), be2.Addr(p.lan))
-	lb1api, lb2api := p.lb1.Addr(p.lan).String()+":9090", p.lb2.Addr(p.lan).String()+":9090"
+	lb1api, lb2api := p.lb1.Addr(p.lan).String()+":9653", p.lb2.Addr(p.lan).String()+":9653"
 	lb1 := startVigil(t, p.lb1, withAPIListen(nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "50ms", "10.0.0.100/24", "")), lb1api)+service)
 	lb2 := startBackup(t, lb1, p.lb2, withAPIListen(nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "50ms", "10.0.0.100/24", "")), lb2api)+service)
 	waitOwner(t, vip4, p.lb1, p.nodes, 10*time.Second)

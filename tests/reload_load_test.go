@@ -48,7 +48,7 @@ func TestReloadUnderLoadAndMetrics(t *testing.T) {
 		return nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")) + service(timeout)
 	}
 	lb1 := startVigil(t, lb1h, lb1cfg("30s"))
-	lb2api := lb2h.Addr(lan).String() + ":9090"
+	lb2api := lb2h.Addr(lan).String() + ":9653"
 	lb2 := startBackup(t, lb1, lb2h, withAPI(nodeConfig("lb2", instanceYAML("VI_1", 51, 100, "100ms", "10.0.0.100/24", "")), lb2api)+service("30s"))
 	waitOwner(t, vip4, lb1h, nodes, 10*time.Second)
 	client := httpClient(t, cli)

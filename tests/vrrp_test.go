@@ -271,7 +271,7 @@ func TestSplitBrainHeals(t *testing.T) {
 		t.Skip("needs nft (apt-get install nftables)")
 	}
 	p := newPair(t)
-	apiAddr := p.lb1.Addr(p.lan).String() + ":9090"
+	apiAddr := p.lb1.Addr(p.lan).String() + ":9653"
 	lb1cfg := strings.Replace(nodeConfig("lb1", instanceYAML("VI_1", 51, 150, "100ms", "10.0.0.100/24", "")),
 		`api: { listen: "", socket: "" }`, `api: { listen: "`+apiAddr+`", socket: "" }`, 1)
 	lb1 := startVigil(t, p.lb1, lb1cfg)
