@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -30,7 +31,7 @@ type descs struct {
 	vrrpState, vrrpPriority, vrrpBasePriority         *prometheus.Desc
 	vrrpAdvertsSent, vrrpAdvertsReceived, vrrpDropped *prometheus.Desc
 	vrrpAnnouncements, vrrpMasterConflicts            *prometheus.Desc
-	vrrpProblem                                       *prometheus.Desc
+	vrrpProblem, vrrpInfo                             *prometheus.Desc
 
 	checkUp *prometheus.Desc
 
@@ -38,10 +39,12 @@ type descs struct {
 	svcQueued, svcRetries, svcConnectErrors, svcTimeouts *prometheus.Desc
 	svcRefused, svcDatagramsDropped                      *prometheus.Desc
 	svcHTTPRequests, svcHTTPDuration                     *prometheus.Desc
+	svcMaxConn, svcMaxQueue, svcQueueWait                *prometheus.Desc
 
 	beUp, beWeight, beActive, beTotal, beBytesIn, beBytesOut *prometheus.Desc
 	beRetries, beConnectErrors                               *prometheus.Desc
 	beAdmin, beMaxConn                                       *prometheus.Desc
+	beResponses, beConnectTime, beResponseTime               *prometheus.Desc
 
 	lvsConns, lvsPacketsIn, lvsPacketsOut, lvsBytesIn, lvsBytesOut *prometheus.Desc
 	rsActive, rsInactive, rsConns, rsWeight                        *prometheus.Desc
@@ -69,6 +72,7 @@ func newCollector(src Sources) *collector {
 		return desc
 	}
 	c.d = descs{
+		vrrpInfo:            d("vigil_vrrp_instance_info", "Always 1; the labels say what the instance is on the wire, so rules can match the nodes of one virtual router by vrid and interface.", []string{"vrrp_instance", "interface", "vrid", "version"}),
 		vrrpState:           d("vigil_vrrp_state", "VRRP state of the instance: 1 for the current state, 0 for the others.", []string{"vrrp_instance", "state"}),
 		vrrpPriority:        d("vigil_vrrp_effective_priority", "VRRP priority the instance advertises now, after tracks.", inst),
 		vrrpBasePriority:    d("vigil_vrrp_configured_priority", "VRRP priority of the instance as configured.", inst),
@@ -97,6 +101,9 @@ func newCollector(src Sources) *collector {
 		svcDatagramsDropped: d("vigil_proxy_dropped_datagrams_total", "UDP datagrams dropped (no backend, session limit, send error).", svc),
 		svcHTTPRequests:     d("vigil_proxy_http_requests_total", "HTTP requests (HTTP/1.x and HTTP/2 streams) by the class of their answer; error means the proxy answered itself or nobody did.", []string{"service", "code"}),
 		svcHTTPDuration:     d("vigil_proxy_http_request_duration_seconds", "HTTP request time (HTTP/1.x and HTTP/2 streams) from the first byte to the end of the response.", svc),
+		svcMaxConn:          d("vigil_proxy_max_connections", "The service's max_conn, beside vigil_proxy_active_connections; absent when it has none.", svc),
+		svcMaxQueue:         d("vigil_proxy_max_queued_connections", "The service's max_queue, beside vigil_proxy_queued_connections (0: nothing waits); tcp and http services.", svc),
+		svcQueueWait:        d("vigil_proxy_queue_duration_seconds", "Time a connection (tcp) or request (http) waited for a backend slot, 0 when it got one at once; those that never got one are not counted.", svc),
 
 		beUp:            d("vigil_proxy_backend_up", "Backend health verdict: 1 up, 0 down.", be),
 		beWeight:        d("vigil_proxy_backend_weight", "Backend weight now, after slowstart; 0 while down.", be),
@@ -108,6 +115,9 @@ func newCollector(src Sources) *collector {
 		beConnectErrors: d("vigil_proxy_backend_connect_errors_total", "Failed connects to the backend.", be),
 		beAdmin:         d("vigil_proxy_backend_admin_state", "The operator's admin state of the backend (vigil backend): 1 for the current state (ready, drain, maint), 0 for the others.", append(be[:len(be):len(be)], "state")),
 		beMaxConn:       d("vigil_proxy_backend_max_connections", "The backend's max_conn, beside vigil_proxy_backend_active_connections; absent when it has none.", be),
+		beResponses:     d("vigil_proxy_backend_http_responses_total", "HTTP responses the backend sent, by status class (1xx..5xx); the proxy's own answers are in vigil_proxy_http_requests_total{code=\"error\"}.", append(be[:len(be):len(be)], "code")),
+		beConnectTime:   d("vigil_proxy_backend_connect_duration_seconds", "Time new connections to the backend took to establish; failed connects are not counted, reused idle connections take none.", be),
+		beResponseTime:  d("vigil_proxy_backend_response_duration_seconds", "HTTP: time from the request's backend connection being ready to the backend's response head.", be),
 
 		lvsConns:      d("vigil_lvs_connections_total", "Connections the IPVS service scheduled.", svc),
 		lvsPacketsIn:  d("vigil_lvs_packets_in_total", "Packets into the IPVS service.", svc),
@@ -194,6 +204,7 @@ func stateLabel(s vrrp.State) string { return strings.ToLower(s.String()) }
 
 func (c *collector) collectVRRP(ch chan<- prometheus.Metric, in VRRPInstance) {
 	name := in.Status.Name
+	ch <- gauge(c.d.vrrpInfo, 1, name, in.Status.Interface, strconv.Itoa(int(in.Status.VRID)), strconv.Itoa(in.Status.Version))
 	for _, s := range vrrpStates() {
 		ch <- gauge(c.d.vrrpState, boolValue(in.Status.State == s), name, stateLabel(s))
 	}
@@ -236,18 +247,20 @@ func (c *collector) collectService(ch chan<- prometheus.Metric, st proxy.Service
 	ch <- counter(c.d.svcRefused, st.QueueTimeouts, name, "queue_timeout")
 	ch <- counter(c.d.svcRefused, st.QueueOverflows, name, "queue_full")
 	ch <- counter(c.d.svcRefused, st.ProxyErrors, name, "proxy_header")
+	if st.MaxConn > 0 {
+		ch <- gauge(c.d.svcMaxConn, float64(st.MaxConn), name)
+	}
 	if st.Protocol == "udp" {
 		ch <- counter(c.d.svcDatagramsDropped, st.Dropped, name)
+	} else {
+		ch <- gauge(c.d.svcMaxQueue, float64(st.MaxQueue), name)
+		ch <- histogram(c.d.svcQueueWait, st.QueueWait, name)
 	}
 	if h := st.HTTP; h != nil {
 		for class, n := range h.Requests {
 			ch <- counter(c.d.svcHTTPRequests, n, name, proxy.CodeClass(class).String())
 		}
-		buckets := make(map[float64]uint64, len(h.Duration.Bounds))
-		for i, b := range h.Duration.Bounds {
-			buckets[b.Seconds()] = h.Duration.Cumulative[i]
-		}
-		ch <- prometheus.MustNewConstHistogram(c.d.svcHTTPDuration, h.Duration.Count, h.Duration.Sum.Seconds(), buckets, name)
+		ch <- histogram(c.d.svcHTTPDuration, h.Duration, name)
 	}
 	for _, b := range st.Backends {
 		l := []string{name, b.Group, b.Address}
@@ -266,7 +279,26 @@ func (c *collector) collectService(ch chan<- prometheus.Metric, st proxy.Service
 		if b.MaxConn > 0 {
 			ch <- gauge(c.d.beMaxConn, float64(b.MaxConn), l...)
 		}
+		if st.Protocol == "udp" {
+			continue
+		}
+		ch <- histogram(c.d.beConnectTime, b.Connect, l...)
+		if st.HTTP != nil {
+			ch <- histogram(c.d.beResponseTime, b.Response, l...)
+			for class := proxy.Code1xx; class <= proxy.Code5xx; class++ {
+				ch <- counter(c.d.beResponses, b.Responses[class], name, b.Group, b.Address, class.String())
+			}
+		}
 	}
+}
+
+// histogram exposes a proxy latency histogram in seconds.
+func histogram(d *prometheus.Desc, h proxy.DurationHistogram, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b.Seconds()] = h.Cumulative[i]
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum.Seconds(), buckets, labels...)
 }
 
 func (c *collector) collectLVS(ch chan<- prometheus.Metric, st lvs.Stats) {

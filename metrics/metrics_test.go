@@ -33,9 +33,9 @@ func snapshot() Sources {
 	return Sources{
 		Instances: func() []VRRPInstance {
 			return []VRRPInstance{
-				{Status: vrrp.Status{Name: "VI_1", State: vrrp.Master, Priority: 90, Base: 100,
+				{Status: vrrp.Status{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 3, State: vrrp.Master, Priority: 90, Base: 100,
 					Problems: []vrrp.Problem{{Kind: vrrp.ProblemMasterConflict, Peer: netip.MustParseAddr("10.0.0.2")}}}, Stats: master},
-				{Status: vrrp.Status{Name: "VI_2", State: vrrp.Fault, Priority: 0, Base: 50}}, // no counters
+				{Status: vrrp.Status{Name: "VI_2", Interface: "eth1", VRID: 52, Version: 2, State: vrrp.Fault, Priority: 0, Base: 50}}, // no counters
 			}
 		},
 		Checks: func() []CheckState {
@@ -52,9 +52,22 @@ func snapshot() Sources {
 					Active: 4, Total: 100, BytesIn: 1000, BytesOut: 5000,
 					Retries: 1, ConnectErrors: 2, NoBackend: 3, Queued: 1,
 					QueueTimeouts: 4, QueueOverflows: 5, Timeouts: 6, ProxyErrors: 7,
+					MaxConn: 200, MaxQueue: 10,
+					QueueWait: proxy.DurationHistogram{
+						Bounds:     []time.Duration{time.Millisecond, time.Second},
+						Cumulative: []uint64{90, 99},
+						Count:      100,
+						Sum:        3 * time.Second,
+					},
 					Backends: []proxy.BackendStats{
 						{Address: "10.0.1.1:5432", Up: true, Admin: "drain", Weight: 2, EffectiveWeight: 1, MaxConn: 50, Active: 4, Total: 99,
-							BytesIn: 1000, BytesOut: 5000, Retries: 1, ConnectErrors: 2},
+							BytesIn: 1000, BytesOut: 5000, Retries: 1, ConnectErrors: 2,
+							Connect: proxy.DurationHistogram{
+								Bounds:     []time.Duration{time.Millisecond, time.Second},
+								Cumulative: []uint64{98, 99},
+								Count:      99,
+								Sum:        50 * time.Millisecond,
+							}},
 					},
 				},
 				{
@@ -69,7 +82,14 @@ func snapshot() Sources {
 						},
 					},
 					Backends: []proxy.BackendStats{
-						{Address: "10.0.0.21:8080", Up: true, Weight: 1, EffectiveWeight: 1, Total: 3},
+						{Address: "10.0.0.21:8080", Up: true, Weight: 1, EffectiveWeight: 1, Total: 3,
+							Responses: [proxy.NumCodeClasses]uint64{0, 5, 1, 0, 0, 0},
+							Response: proxy.DurationHistogram{
+								Bounds:     []time.Duration{10 * time.Millisecond, time.Second},
+								Cumulative: []uint64{4, 6},
+								Count:      6,
+								Sum:        900 * time.Millisecond,
+							}},
 						{Address: "10.0.0.21:8080", Group: "web/route0", Up: false, Weight: 1, EffectiveWeight: 0},
 					},
 				},

@@ -481,10 +481,12 @@ func (s *Service) dialBackend(ctx context.Context, b *backend) (*bconn, error) {
 		dctx, cancel = context.WithTimeout(ctx, t)
 		defer cancel()
 	}
+	dialed := time.Now()
 	c, err := s.dial(dctx, "tcp", b.cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", b.cfg.Address, err)
 	}
+	b.obs.connect.observe(time.Since(dialed))
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		c.Close()

@@ -215,11 +215,13 @@ type connUser interface {
 }
 
 // record notes the answer's retries, times and backend in a request's
-// record (the times of a first connect only: replayed, it keeps them).
+// record (the times of a first connect only: replayed, it keeps them; and
+// a request that took its slot on the loop was assigned then, not when
+// the goroutine got to it).
 func (r *hconnected) record(ex *httpcore.Exchange, replayed bool) {
 	ex.Retries += r.res.retries
 	ex.Redispatched = ex.Retries > 0
-	if !r.res.assigned.IsZero() && !replayed {
+	if !r.res.assigned.IsZero() && !replayed && ex.Assigned < 0 {
 		ex.Assigned = r.res.assigned.Sub(ex.Start)
 	}
 	if r.res.last != nil {

@@ -54,15 +54,17 @@ func classOf(status int) CodeClass {
 	return CodeError
 }
 
-// numDurationBuckets is the number of finite buckets of the request
-// duration histogram.
-const numDurationBuckets = 13
+// numDurationBuckets is the number of finite buckets of every latency
+// histogram the proxy keeps.
+const numDurationBuckets = 16
 
-// durationBounds are the upper bounds of the request duration buckets,
-// from 1 ms (a keep-alive request to a near backend) to 10 s. A function
+// durationBounds are the upper bounds of the latency buckets, from 100 µs
+// (a connect to a backend on the same LAN) to 10 s. One set for every
+// histogram, so that dashboards can put any two side by side. A function
 // returning an array, so there is no package-level table to guard.
 func durationBounds() [numDurationBuckets]time.Duration {
 	return [numDurationBuckets]time.Duration{
+		100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
 		time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
 		10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
 		100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
@@ -70,25 +72,55 @@ func durationBounds() [numDurationBuckets]time.Duration {
 	}
 }
 
-// httpMetrics counts the requests of one protocol http Service.
-type httpMetrics struct {
-	requests [NumCodeClasses]atomic.Uint64
+// latencyHistogram is a fixed-bucket histogram updated on the fast path:
+// one observation touches one bucket and the sum, both atomics.
+type latencyHistogram struct {
 	// buckets[i] counts durations <= bound i and > bound i-1 (not
-	// cumulative, so one request touches one counter); the last is +Inf.
+	// cumulative, so one observation touches one counter); the last is +Inf.
 	buckets [numDurationBuckets + 1]atomic.Uint64
 	sumNs   atomic.Int64
 }
 
-// observe records one finished request.
-func (m *httpMetrics) observe(c CodeClass, d time.Duration) {
-	m.requests[c].Add(1)
+// observe records one duration (a negative one counts as 0).
+func (h *latencyHistogram) observe(d time.Duration) {
+	d = max(d, 0)
 	bounds := durationBounds()
 	i := 0
 	for i < len(bounds) && d > bounds[i] {
 		i++
 	}
-	m.buckets[i].Add(1)
-	m.sumNs.Add(int64(d))
+	h.buckets[i].Add(1)
+	h.sumNs.Add(int64(d))
+}
+
+// snapshot reads the counters. Each is read once, and Count is derived
+// from the buckets, so the histogram is consistent in itself even while
+// observations go on.
+func (h *latencyHistogram) snapshot() DurationHistogram {
+	bounds := durationBounds()
+	d := DurationHistogram{Bounds: bounds[:], Cumulative: make([]uint64, len(bounds))}
+	var n uint64
+	for i := range h.buckets {
+		n += h.buckets[i].Load()
+		if i < len(bounds) {
+			d.Cumulative[i] = n
+		}
+	}
+	d.Count = n
+	d.Sum = time.Duration(h.sumNs.Load())
+	return d
+}
+
+// httpMetrics counts the requests of one protocol http Service.
+type httpMetrics struct {
+	requests [NumCodeClasses]atomic.Uint64
+	duration latencyHistogram
+}
+
+// observe records one finished request.
+func (m *httpMetrics) observe(c CodeClass, d time.Duration) {
+	m.requests[c].Add(1)
+	m.duration.observe(d)
 }
 
 // HTTPStats are the request counters of a protocol http service.
@@ -114,25 +146,12 @@ type DurationHistogram struct {
 	Sum time.Duration
 }
 
-// snapshot reads the counters. Each is read once, and Count is derived
-// from the buckets, so the histogram is consistent in itself even while
-// requests finish.
+// snapshot reads the counters.
 func (m *httpMetrics) snapshot() HTTPStats {
 	var st HTTPStats
 	for i := range m.requests {
 		st.Requests[i] = m.requests[i].Load()
 	}
-	bounds := durationBounds()
-	st.Duration.Bounds = bounds[:]
-	st.Duration.Cumulative = make([]uint64, len(bounds))
-	var n uint64
-	for i := range m.buckets {
-		n += m.buckets[i].Load()
-		if i < len(bounds) {
-			st.Duration.Cumulative[i] = n
-		}
-	}
-	st.Duration.Count = n
-	st.Duration.Sum = time.Duration(m.sumNs.Load())
+	st.Duration = m.duration.snapshot()
 	return st
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -55,10 +56,11 @@ func TestHTTPMetricsBuckets(t *testing.T) {
 		t.Errorf("requests %v", st.Requests)
 	}
 	h := st.Duration
-	if len(h.Bounds) != len(h.Cumulative) || h.Bounds[0] != time.Millisecond || h.Bounds[len(h.Bounds)-1] != 10*time.Second {
+	if len(h.Bounds) != len(h.Cumulative) || h.Bounds[0] != 100*time.Microsecond || h.Bounds[len(h.Bounds)-1] != 10*time.Second {
 		t.Fatalf("bounds %v, cumulative %v", h.Bounds, h.Cumulative)
 	}
 	want := map[time.Duration]uint64{
+		100 * time.Microsecond:  2, // the two zeros
 		time.Millisecond:        3,
 		2500 * time.Microsecond: 5,
 		500 * time.Millisecond:  5,
@@ -123,10 +125,39 @@ func TestHTTPStatsCodeClasses(t *testing.T) {
 	if st.HTTP.Duration.Sum < 20*time.Millisecond {
 		t.Errorf("duration sum %v does not include the slow request", st.HTTP.Duration.Sum)
 	}
+	// The backend's own view: the five responses it sent, by class and
+	// time to their heads; the proxy's 400 and 503 are not its.
+	b := st.Backends[0]
+	if want := ([NumCodeClasses]uint64{0, 2, 1, 1, 1, 0}); b.Responses != want {
+		t.Errorf("backend responses by class %v, want %v", b.Responses, want)
+	}
+	if b.Response.Count != 5 || b.Response.Sum < 20*time.Millisecond {
+		t.Errorf("backend response time: %d observations summing %v, want 5 with the slow one's 20ms", b.Response.Count, b.Response.Sum)
+	}
+	if b.Connect.Count < 1 || b.Connect.Count > 5 || b.Connect.Count != b.Total {
+		t.Errorf("backend connect time: %d observations for %d connections made", b.Connect.Count, b.Total)
+	}
+	// Five requests got a slot at once (well under a second however
+	// loaded the machine); the 400 and the 503 never had one.
+	if q := st.QueueWait; q.Count != 5 || q.Bounds[12] != time.Second || q.Cumulative[12] != 5 {
+		t.Errorf("queue wait: %+v, want 5 observations under a second", q)
+	}
+	if want := httpCfg(be.addr).MaxQueue; st.MaxQueue != want || want == 0 {
+		t.Errorf("max queue %d, want the config's %d", st.MaxQueue, want)
+	}
 
 	tcp := startService(t, baseCfg(be.addr))
 	if st := tcp.Stats(); st.HTTP != nil {
 		t.Errorf("tcp service has HTTP stats %+v", st.HTTP)
+	}
+	conn, err := net.Dial("tcp", tcp.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st = tcp.waitStats(t, "a tcp connection to the backend", func(st ServiceStats) bool { return st.Backends[0].Active == 1 })
+	if st.QueueWait.Count != 1 || st.Backends[0].Connect.Count != 1 {
+		t.Errorf("tcp: queue wait %d and connect %d observations, want 1 each", st.QueueWait.Count, st.Backends[0].Connect.Count)
 	}
 }
 

@@ -285,6 +285,15 @@ func (s *Service) book(ex *httpcore.Exchange, g *Service, b *backend) {
 		class = classOf(ex.Status)
 	}
 	s.hs.metrics.observe(class, max(ex.End, 0))
+	if ex.Queued >= 0 && ex.Assigned >= ex.Queued {
+		s.queueWait.observe(ex.Assigned - ex.Queued)
+	}
+	if b != nil && ex.FromBackend {
+		b.obs.responses[class].Add(1)
+		if ex.Connected >= 0 && ex.ResponseHead >= ex.Connected {
+			b.obs.response.observe(ex.ResponseHead - ex.Connected)
+		}
+	}
 	timeout := ex.Cause == httpcore.CauseServerTimeout || ex.Cause == httpcore.CauseClientTimeout
 	if g == nil {
 		g = s

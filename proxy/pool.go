@@ -203,8 +203,12 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 	var tried []*backend
 	var lastErr error
 	var failed *backend // the backend the last connect failed to
+	asked := time.Now()
 	for attempt := 0; ; attempt++ {
 		b, err := s.acquire(ctx, key, tried, queue)
+		if err == nil && attempt == 0 {
+			s.queueWait.observe(time.Since(asked))
+		}
 		if err == nil && failed != nil {
 			// a retry only once another backend took it
 			s.countRetry(failed)
@@ -230,10 +234,13 @@ func (s *Service) connect(ctx context.Context, network string, key []byte, queue
 			dctx, cancel = context.WithTimeout(ctx, t)
 			defer cancel()
 		}
+		dialed := time.Now()
 		c, err := s.dial(dctx, network, b.cfg.Address)
 		if err == nil {
+			now := time.Now()
+			b.obs.connect.observe(now.Sub(dialed))
 			if rec != nil {
-				rec.connected = time.Now()
+				rec.connected = now
 			}
 			return b, c, nil
 		}

@@ -121,6 +121,9 @@ type Service struct {
 	// with them, connecting to a backend included, which a drain waits for.
 	serving int
 	st      counters
+	// queueWait is how long connections (tcp) or requests (http) waited
+	// for a backend slot, observed without mu.
+	queueWait latencyHistogram
 
 	hs *httpService // protocol http only
 	// hwg counts the HTTP connections on event loops (and those handed
@@ -183,6 +186,16 @@ type backend struct {
 	st      struct {
 		bytesIn, bytesOut, retries, connectErrors uint64
 	}
+	// obs is what the fast path observes of the backend without the
+	// service's lock: connect and response times, responses by class.
+	obs backendObs
+}
+
+// backendObs are a backend's latency histograms and response counts.
+type backendObs struct {
+	connect   latencyHistogram // new connections only, successful ones
+	response  latencyHistogram // http: connection ready to response head
+	responses [NumCodeClasses]atomic.Uint64
 }
 
 // NewService validates what the L4 proxy needs from cfg and returns a

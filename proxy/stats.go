@@ -44,6 +44,13 @@ type ServiceStats struct {
 	Dropped uint64
 	// SessionLimit counts UDP datagrams dropped because the session table was full.
 	SessionLimit uint64
+	// MaxConn and MaxQueue are the configured limits beside Active and
+	// Queued (MaxConn 0: none).
+	MaxConn, MaxQueue int
+	// QueueWait is how long connections (tcp) or requests (http) waited
+	// for a backend slot, 0 for those that got one at once; those that
+	// never got one are not in it.
+	QueueWait DurationHistogram
 	// HTTP counts requests by code class and duration; nil unless the
 	// protocol is http.
 	HTTP *HTTPStats
@@ -86,6 +93,15 @@ type BackendStats struct {
 	Retries uint64
 	// ConnectErrors counts failed connects to it.
 	ConnectErrors uint64
+	// Connect is how long its new connections took to establish (failed
+	// ones are not in it; an idle connection reused takes none).
+	Connect DurationHistogram
+	// Response is, for protocol http, the time from a request's backend
+	// connection being ready to the backend's response head.
+	Response DurationHistogram
+	// Responses counts, for protocol http, the responses it sent by
+	// class (Code1xx..Code5xx; CodeError stays 0).
+	Responses [NumCodeClasses]uint64
 }
 
 // Stats returns a snapshot of the service and its backends.
@@ -113,6 +129,9 @@ func (s *Service) Stats() ServiceStats {
 		ProxyErrors:    s.st.proxyErrors,
 		Dropped:        s.st.dropped,
 		SessionLimit:   s.st.sessionLimit,
+		MaxConn:        s.cfg.MaxConn,
+		MaxQueue:       s.cfg.MaxQueue,
+		QueueWait:      s.queueWait.snapshot(),
 	}
 	idx := make(map[*backend]int, len(s.backends))
 	now := time.Now()
@@ -133,7 +152,13 @@ func (s *Service) Stats() ServiceStats {
 			BytesOut:        b.st.bytesOut,
 			Retries:         b.st.retries,
 			ConnectErrors:   b.st.connectErrors,
+			Connect:         b.obs.connect.snapshot(),
+			Response:        b.obs.response.snapshot(),
 		})
+		bs := &st.Backends[len(st.Backends)-1]
+		for c := range bs.Responses {
+			bs.Responses[c] = b.obs.responses[c].Load()
+		}
 	}
 	// Live connections' bytes are in their own counters until they end.
 	add := func(b *backend, in, out int64) {

@@ -75,6 +75,24 @@ type Stats struct {
 	// down, the other re-announces), or a peer that cannot hear us.
 	MasterConflicts atomic.Uint64
 	drops           sync.Map // DropReason -> *atomic.Uint64
+	// heard is the last advert accepted: when and from whom. Adverts come
+	// every interval, too often to publish a Status for each.
+	heard atomic.Pointer[heardAdvert]
+}
+
+// heardAdvert is when an accepted advert arrived and who sent it.
+type heardAdvert struct {
+	at   time.Time
+	from netip.Addr
+}
+
+// LastAdvert returns when the last accepted advert arrived and its
+// sender; the zero time when none has been heard.
+func (s *Stats) LastAdvert() (time.Time, netip.Addr) {
+	if h := s.heard.Load(); h != nil {
+		return h.at, h.from
+	}
+	return time.Time{}, netip.Addr{}
 }
 
 // Drops returns the dropped-packet count for one reason.
@@ -92,10 +110,16 @@ func (s *Stats) drop(r DropReason) {
 
 // Status is a snapshot of an instance for logs, tests and the status API.
 type Status struct {
-	Name       string
-	State      State
-	Priority   uint8 // effective
-	Base       uint8 // configured
+	Name string
+	// Interface, VRID, Version, AdvertInterval and VIPs are as configured.
+	Interface      string
+	VRID           uint8
+	Version        int
+	AdvertInterval time.Duration
+	VIPs           []netip.Prefix
+	State          State
+	Priority       uint8 // effective
+	Base           uint8 // configured
 	MasterAddr netip.Addr
 	Address    netip.Addr // ours, as advertised
 	LastReason string
@@ -195,7 +219,9 @@ func NewInstance(cfg InstanceConfig, hooks Hooks, log *slog.Logger) (*Instance, 
 		diag:         newDiagnosis(),
 	}
 	in.hooks.Store(&hooks)
-	in.status.Store(&Status{Name: cfg.Name, State: Initialize, Priority: cfg.Priority, Base: cfg.Priority, Since: time.Now()})
+	st := &Status{State: Initialize, Priority: cfg.Priority, Since: time.Now()}
+	st.configured(&cfg)
+	in.status.Store(st)
 	return in, nil
 }
 
@@ -533,6 +559,7 @@ func (in *Instance) validate(r Received) (Advert, bool) {
 		return Advert{}, false
 	}
 	in.stats.AdvertsReceived.Add(1)
+	in.stats.heard.Store(&heardAdvert{at: time.Now(), from: r.Src})
 	return adv, true
 }
 
@@ -822,12 +849,23 @@ func (in *Instance) awaitSuccessor(packets <-chan Received) (why string, heard b
 	}
 }
 
+// configured fills in what the status says of the instance's config.
+func (s *Status) configured(cfg *InstanceConfig) {
+	s.Name, s.Interface, s.VRID, s.Version = cfg.Name, cfg.Interface, cfg.VRID, cfg.Version
+	s.AdvertInterval, s.Base = cfg.AdvertInterval, cfg.Priority
+	s.VIPs = make([]netip.Prefix, len(cfg.VIPs))
+	for i, v := range cfg.VIPs {
+		s.VIPs[i] = v.Prefix
+	}
+}
+
 func (in *Instance) publish(reason string) {
 	old := in.status.Load()
 	s := &Status{
-		Name: in.cfg.Name, State: in.machine.State(), Priority: in.machine.Priority(), Base: in.cfg.Priority,
+		State: in.machine.State(), Priority: in.machine.Priority(),
 		MasterAddr: in.machine.MasterAddr(), Address: in.addr, LastReason: old.LastReason, Since: old.Since,
 	}
+	s.configured(&in.cfg)
 	for _, k := range in.trackKeys {
 		s.Tracks = append(s.Tracks, in.tracks[k])
 	}

@@ -107,6 +107,7 @@ func (in *Instance) reconfigure(cfg InstanceConfig) {
 	in.log.Info("reconfigured", "changed", changed)
 	// The base priority takes effect the way a track's change does.
 	in.recomputePriority()
+	in.publish("") // the status shows the new VIPs and interval
 }
 
 // replaceVIPs moves the instance to a new VIP list: removed addresses
