@@ -120,11 +120,11 @@ type Status struct {
 	State          State
 	Priority       uint8 // effective
 	Base           uint8 // configured
-	MasterAddr netip.Addr
-	Address    netip.Addr // ours, as advertised
-	LastReason string
-	Since      time.Time
-	Tracks     []TrackStatus // in the order they were first reported
+	MasterAddr     netip.Addr
+	Address        netip.Addr // ours, as advertised
+	LastReason     string
+	Since          time.Time
+	Tracks         []TrackStatus // in the order they were first reported
 	// Problems are what the diagnosis finds wrong with the peers (split
 	// brain, config mismatch, a silent peer), oldest first.
 	Problems []Problem
