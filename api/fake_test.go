@@ -126,13 +126,20 @@ func sampleStatus() Status {
 		Node:       "lb1",
 		Version:    "v1.2.3",
 		Config:     "/etc/vigil/vigil.yaml",
+		ConfigHash: "9f2c4e0b5d6a7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f",
 		Started:    t0.Add(-26 * time.Hour),
 		LastReload: &Reload{Time: t0.Add(-5 * time.Minute), OK: false, Error: "services[0].balance: \"fastest\" is not one of roundrobin, leastconn"},
 		Instances: []Instance{
-			{Name: "VI_1", Interface: "eth0", VRID: 51, State: "master", Priority: 150, BasePriority: 150,
+			{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 3, AdvertIntervalMs: 1000, VIPs: []string{"10.0.0.100/24", "10.0.0.101/24"},
+				State: "master", Priority: 150, BasePriority: 150,
+				Counters: &InstanceCounters{AdvertsSent: 11520, AdvertsReceived: 2, Announcements: 10, MasterConflicts: 1,
+					Dropped: map[string]uint64{"auth": 3, "ttl": 1}},
 				MasterAddress: "10.0.0.11", Since: t0.Add(-3*time.Minute - 12*time.Second), Reason: "higher priority than 10.0.0.12",
 				Tracks: []Track{{Name: "service:web", Weight: -50}, {Name: "check:gw", Weight: -20}}},
-			{Name: "VI_6", Interface: "eth1", VRID: 52, State: "backup", Priority: 80, BasePriority: 100,
+			{Name: "VI_6", Interface: "eth1", VRID: 52, Version: 2, AdvertIntervalMs: 2000, VIPs: []string{"fd00::100/64"},
+				LastAdvert: ptr(t0.Add(-800 * time.Millisecond)), LastAdvertFrom: "fe80::2",
+				Counters: &InstanceCounters{AdvertsReceived: 45},
+				State:    "backup", Priority: 80, BasePriority: 100,
 				MasterAddress: "fe80::2", Since: t0.Add(-90 * time.Second), Reason: "master advert with priority 120",
 				Tracks: []Track{{Name: "check:uplink", Weight: -20, Failing: true}}},
 		},
@@ -146,9 +153,12 @@ func sampleStatus() Status {
 			{Name: "dns", Mode: "lvs", Protocol: "udp", Listen: "10.0.0.53:53", Up: false, Reason: "no backend up",
 				Backends: []Backend{{Address: "10.0.2.1:53", Up: false, Admin: AdminMaint, Weight: 1}}},
 		},
+		LVSSync: &LVSSync{Instance: "VI_1", Interface: "eth0", SyncID: 7, Role: "master", Running: true},
 		Recent: []Event{
 			{Time: t0.Add(-90 * time.Second), Kind: KindVRRP, Subject: "VI_6", From: "master", To: "backup", Reason: "master advert with priority 120"},
 			{Time: t0.Add(-30 * time.Second), Kind: KindBackend, Subject: "web/10.0.1.2:8080", From: "up", To: "down", Reason: "connect: connection refused"},
 		},
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -20,6 +20,10 @@ type Status struct {
 	Version string `json:"version"`
 	// Config is the path of the config file the daemon runs.
 	Config string `json:"config"`
+	// ConfigHash is the SHA-256 of the config file's bytes as the daemon
+	// loaded them, in hex: the same as sha256sum's, so an operator can
+	// tell whether the file on disk (or another node's) is what runs.
+	ConfigHash string `json:"config_hash,omitempty"`
 	// Started is when the daemon started.
 	Started time.Time `json:"started"`
 	// MaxOpenFiles is the open-files limit (soft RLIMIT_NOFILE) the daemon
@@ -30,6 +34,9 @@ type Status struct {
 	LastReload *Reload `json:"last_reload,omitempty"`
 	// Instances are the VRRP instances, in config order.
 	Instances []Instance `json:"instances"`
+	// LVSSync is the IPVS connection sync daemon vigil runs (lvs.sync);
+	// nil when none is configured.
+	LVSSync *LVSSync `json:"lvs_sync,omitempty"`
 	// Services are the load-balanced services, in config order.
 	Services []Service `json:"services"`
 	// Recent are the latest events, oldest first.
@@ -54,6 +61,12 @@ type Instance struct {
 	Interface string `json:"interface"`
 	// VRID is the virtual router id.
 	VRID int `json:"vrid"`
+	// Version is the VRRP version, 2 or 3.
+	Version int `json:"version"`
+	// AdvertIntervalMs is the configured advert interval in milliseconds.
+	AdvertIntervalMs int64 `json:"advert_interval_ms"`
+	// VIPs are the virtual addresses with their prefix length.
+	VIPs []string `json:"vips"`
 	// State is "init", "backup", "master" or "fault".
 	State string `json:"state"`
 	// Priority is the effective priority, after tracked weights.
@@ -72,6 +85,43 @@ type Instance struct {
 	// Problems are what the instance finds wrong with its peers (split
 	// brain, config mismatch, a silent peer), with the likely cause.
 	Problems []Problem `json:"problems,omitempty"`
+	// LastAdvert is when the last accepted advert arrived, and
+	// LastAdvertFrom who sent it; absent when none has been heard (a
+	// master hears none while it is alone).
+	LastAdvert     *time.Time `json:"last_advert,omitempty"`
+	LastAdvertFrom string     `json:"last_advert_from,omitempty"`
+	// Counters are the instance's packet counters since start.
+	Counters *InstanceCounters `json:"counters,omitempty"`
+}
+
+// InstanceCounters are a VRRP instance's packet counters.
+type InstanceCounters struct {
+	// AdvertsSent and AdvertsReceived count adverts sent and accepted.
+	AdvertsSent     uint64 `json:"adverts_sent"`
+	AdvertsReceived uint64 `json:"adverts_received"`
+	// Announcements counts gratuitous ARPs and unsolicited NAs sent.
+	Announcements uint64 `json:"announcements"`
+	// MasterConflicts counts adverts from another master heard while
+	// master.
+	MasterConflicts uint64 `json:"master_conflicts"`
+	// Dropped counts dropped packets by reason; reasons never seen are
+	// left out.
+	Dropped map[string]uint64 `json:"dropped,omitempty"`
+}
+
+// LVSSync is the state of the IPVS connection sync daemon.
+type LVSSync struct {
+	// Instance is the VRRP instance whose state picks the role.
+	Instance string `json:"instance"`
+	// Interface and SyncID are the sync daemon's.
+	Interface string `json:"interface"`
+	SyncID    int    `json:"sync_id"`
+	// Role is the role the instance's state asks for: master or backup.
+	Role string `json:"role"`
+	// Running says whether the kernel runs the daemon in that role, as
+	// of the last reconcile; Error says why not.
+	Running bool   `json:"running"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Problem is one ongoing trouble a VRRP instance sees with a peer.

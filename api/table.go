@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +18,9 @@ import (
 func WriteTable(w io.Writer, st Status, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "node %s, vigil %s, config %s, up %s\n", st.Node, st.Version, st.Config, age(st.Started, now))
+	if st.ConfigHash != "" {
+		fmt.Fprintf(tw, "config sha256 %s\n", st.ConfigHash)
+	}
 	if r := st.LastReload; r != nil {
 		outcome := "applied"
 		if !r.OK {
@@ -27,7 +31,7 @@ func WriteTable(w io.Writer, st Status, now time.Time) error {
 
 	fmt.Fprintf(tw, "\nVRRP instances: %d\n", len(st.Instances))
 	if len(st.Instances) > 0 {
-		fmt.Fprintln(tw, "  NAME\tINTERFACE\tVRID\tSTATE\tPRIO/BASE\tMASTER\tFOR\tREASON\tTRACKS")
+		fmt.Fprintln(tw, "  NAME\tINTERFACE\tVRID\tVERSION\tSTATE\tPRIO/BASE\tMASTER\tHEARD\tFOR\tREASON\tTRACKS")
 	}
 	for _, in := range st.Instances {
 		var tracks []string
@@ -38,12 +42,46 @@ func WriteTable(w io.Writer, st Status, now time.Time) error {
 			}
 			tracks = append(tracks, s)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%d/%d\t%s\t%s\t%s\t%s\n",
-			in.Name, in.Interface, in.VRID, strings.ToUpper(in.State), in.Priority, in.BasePriority,
-			orDash(in.MasterAddress), age(in.Since, now), orDash(in.Reason), orDash(strings.Join(tracks, ", ")))
+		heard := "-"
+		if in.LastAdvert != nil {
+			heard = age(*in.LastAdvert, now) + " ago"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\n",
+			in.Name, in.Interface, in.VRID, versionInterval(in), strings.ToUpper(in.State), in.Priority, in.BasePriority,
+			orDash(in.MasterAddress), heard, age(in.Since, now), orDash(in.Reason), orDash(strings.Join(tracks, ", ")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	// The VIPs and the counters go under the table: lists too long for
+	// a column.
+	for _, in := range st.Instances {
+		line := fmt.Sprintf("  %s vips %s", in.Name, orDash(strings.Join(in.VIPs, ", ")))
+		if c := in.Counters; c != nil {
+			line += fmt.Sprintf("; adverts sent %d, received %d; announcements %d", c.AdvertsSent, c.AdvertsReceived, c.Announcements)
+			if c.MasterConflicts > 0 {
+				line += fmt.Sprintf("; master conflicts %d", c.MasterConflicts)
+			}
+			if len(c.Dropped) > 0 {
+				reasons := make([]string, 0, len(c.Dropped))
+				for r, n := range c.Dropped {
+					reasons = append(reasons, fmt.Sprintf("%s %d", r, n))
+				}
+				sort.Strings(reasons)
+				line += "; dropped " + strings.Join(reasons, ", ")
+			}
+		}
+		fmt.Fprintln(w, line)
+	}
+	if ls := st.LVSSync; ls != nil {
+		state := "running"
+		if !ls.Running {
+			state = "NOT RUNNING"
+			if ls.Error != "" {
+				state += ": " + ls.Error
+			}
+		}
+		fmt.Fprintf(w, "  LVS sync daemon %s on %s (syncid %d, follows %s): %s\n", ls.Role, ls.Interface, ls.SyncID, ls.Instance, state)
 	}
 	// Problems go under the table: their causes are sentences, too long
 	// for a column.
@@ -140,4 +178,13 @@ func byteSize(n uint64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// versionInterval is an instance's VRRP version and advert interval, as
+// "v3/1s"; "-" when the status does not say.
+func versionInterval(in Instance) string {
+	if in.Version == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("v%d/%s", in.Version, time.Duration(in.AdvertIntervalMs)*time.Millisecond)
 }

@@ -38,6 +38,9 @@ type Config struct {
 
 	// File is the path the config was loaded from.
 	File string `yaml:"-"`
+	// Hash is the SHA-256 of the bytes it was parsed from, in hex (what
+	// sha256sum prints for the file).
+	Hash string `yaml:"-"`
 	// positions maps field paths to their place in File, for errors found later
 	// (for example by the daemon when an interface is missing at start).
 	positions map[string]Pos

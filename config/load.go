@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +68,8 @@ func Parse(file string, data []byte, opts Options) (*Config, []Problem, error) {
 		return fail(extra.Line, "a second YAML document (---) is not allowed; put everything in one")
 	}
 
-	c := &Config{File: file}
+	sum := sha256.Sum256(data)
+	c := &Config{File: file, Hash: hex.EncodeToString(sum[:])}
 	c.setDefaults()
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {

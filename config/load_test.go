@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -212,6 +213,7 @@ func TestEffectiveConfigRoundTrips(t *testing.T) {
 			t.Fatalf("%s: printed config does not load:\n%v\n%s", f, err, out)
 		}
 		c.File, c2.File = "", ""
+		c.Hash, c2.Hash = "", "" // printed differs from the file in bytes, not in meaning
 		c.positions, c2.positions = nil, nil
 		if !reflect.DeepEqual(c, c2) {
 			t.Errorf("%s: printed config loads differently:\n%s", f, out)
@@ -282,5 +284,30 @@ services:
 	}
 	if !c.Services[3].AccessLog.Off() || c.Services[0].AccessLog.Off() || !c.Services[4].AccessLog.Off() {
 		t.Error("Off() wrong")
+	}
+}
+
+func TestHashIsWhatSha256sumPrints(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "vigil.yaml")
+	if err := os.WriteFile(file, []byte(vrrpHead), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := Load(file, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sha256sum", file).Output()
+	if err != nil {
+		t.Skipf("sha256sum: %v", err)
+	}
+	if want, _, _ := strings.Cut(string(out), " "); c.Hash != want {
+		t.Errorf("Hash = %q, sha256sum says %q", c.Hash, want)
+	}
+	c2, _, err := Parse(file, []byte(vrrpHead+"# a comment\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.Hash == c.Hash {
+		t.Error("a changed file kept its hash")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"vigil/api"
 	"vigil/config"
 	"vigil/lvs"
 	"vigil/vrrp"
@@ -49,6 +50,10 @@ type lvsSyncer struct {
 	cfg   config.LVSSync
 	in    *vrrp.Instance // cfg.Instance, nil if not (yet) known
 	state vrrp.State     // its state, as last reported or read
+	// running and lastErr are the last reconcile's outcome, for the
+	// status: whether the kernel runs the daemon the state asks for.
+	running bool
+	lastErr string
 
 	stop func() // the part's, set by startLVSSync
 }
@@ -104,6 +109,11 @@ func (s *lvsSyncer) kick() {
 func (s *lvsSyncer) want() lvs.SyncDaemon {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.wantLocked()
+}
+
+// wantLocked is want with s.mu held.
+func (s *lvsSyncer) wantLocked() lvs.SyncDaemon {
 	role := lvs.SyncBackup
 	if s.state == vrrp.Master {
 		role = lvs.SyncMaster
@@ -130,6 +140,9 @@ func (s *lvsSyncer) run(ctx context.Context) error {
 			s.log.Info("lvs sync: sync daemon running", "role", want.Role.String(), "interface", want.Interface, "syncid", want.ID, "instance", s.instance())
 			lastErr, have = "", &want
 		}
+		s.mu.Lock()
+		s.running, s.lastErr = have != nil && *have == s.wantLocked(), lastErr
+		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			if err := lvs.ReconcileSync(s.kernel, nil); err != nil {
@@ -143,6 +156,18 @@ func (s *lvsSyncer) run(ctx context.Context) error {
 			s.refresh()
 		}
 	}
+}
+
+// status is what the status API says of the sync daemon.
+func (s *lvsSyncer) status() api.LVSSync {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.wantLocked()
+	role := "backup"
+	if w.Role == lvs.SyncMaster {
+		role = "master"
+	}
+	return api.LVSSync{Instance: s.cfg.Instance, Interface: w.Interface, SyncID: int(w.ID), Role: role, Running: s.running, Error: s.lastErr}
 }
 
 func (s *lvsSyncer) instance() string {

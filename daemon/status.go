@@ -122,8 +122,12 @@ func (d *Daemon) Status() api.Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := api.Status{
-		Node: d.cfg.Node, Version: d.Version, Config: d.cfg.File, Started: d.started,
+		Node: d.cfg.Node, Version: d.Version, Config: d.cfg.File, ConfigHash: d.cfg.Hash, Started: d.started,
 		MaxOpenFiles: d.openFiles.Soft, Recent: d.events.snapshot(),
+	}
+	if d.rt != nil && d.rt.lvsSync != nil {
+		ls := d.rt.lvsSync.status()
+		st.LVSSync = &ls
 	}
 	if d.lastReload != nil {
 		r := *d.lastReload
@@ -132,9 +136,29 @@ func (d *Daemon) Status() api.Status {
 	for i, ic := range d.cfg.VRRP {
 		s := d.instances[i].Status()
 		in := api.Instance{
-			Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID,
-			State: stateName(s.State), Priority: int(s.Priority), BasePriority: int(s.Base),
-			Since: s.Since, Reason: s.LastReason,
+			Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Version: ic.Version,
+			AdvertIntervalMs: ic.AdvertInterval.D().Milliseconds(),
+			State:            stateName(s.State), Priority: int(s.Priority), BasePriority: int(s.Base),
+			Since: s.Since, Reason: s.LastReason, VIPs: []string{},
+		}
+		for _, v := range ic.VIPs {
+			in.VIPs = append(in.VIPs, v.Address.String())
+		}
+		if vs := d.instances[i].Stats(); vs != nil {
+			if at, from := vs.LastAdvert(); !at.IsZero() {
+				in.LastAdvert, in.LastAdvertFrom = &at, from.String()
+			}
+			c := &api.InstanceCounters{AdvertsSent: vs.AdvertsSent.Load(), AdvertsReceived: vs.AdvertsReceived.Load(),
+				Announcements: vs.Announcements.Load(), MasterConflicts: vs.MasterConflicts.Load()}
+			for _, r := range vrrp.Reasons() {
+				if n := vs.Drops(r); n > 0 {
+					if c.Dropped == nil {
+						c.Dropped = map[string]uint64{}
+					}
+					c.Dropped[string(r)] = n
+				}
+			}
+			in.Counters = c
 		}
 		if s.MasterAddr.IsValid() {
 			in.MasterAddress = s.MasterAddr.String()

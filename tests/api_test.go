@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -54,6 +56,10 @@ vrrp:
 	})
 	if st := status(); st.Node != "lb1" || st.Instances[0].Priority != 150 {
 		t.Errorf("status: node %q priority %d", st.Node, st.Instances[0].Priority)
+	}
+	// The running config's hash is sha256sum's of the file.
+	if st, sum := status(), sha256.Sum256([]byte(cfg)); st.ConfigHash != hex.EncodeToString(sum[:]) {
+		t.Errorf("status: config hash %q, want the file's %x", st.ConfigHash, sum)
 	}
 	if out, code := cliRun("status", "-s", sock); code != 0 || !strings.Contains(out, "VI_1") || !strings.Contains(out, be1Addr) {
 		t.Errorf("vigil status table: exit %d:\n%s", code, out)

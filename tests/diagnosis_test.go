@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,21 @@ func TestSplitBrainDiagnosis(t *testing.T) {
 			t.Fatalf("%s reports problems on a healthy pair: %+v", n, pr)
 		}
 	}
+	// What the status says of the instance on the wire, and what the
+	// backup last heard from the master.
+	lab.WaitFor(t, 10*time.Second, "lb2 to have heard a few adverts from lb1", func() (bool, string) {
+		in := status("lb2")
+		c := in.Counters
+		return c != nil && c.AdvertsReceived >= 2 && in.LastAdvert != nil, fmt.Sprintf("%+v", in)
+	})
+	in := status("lb2")
+	if in.Version != 2 || in.AdvertIntervalMs != 1000 || !slices.Equal(in.VIPs, []string{"10.0.0.100/24"}) ||
+		in.LastAdvertFrom != p.lb1.Addr(p.lan).String() || time.Since(*in.LastAdvert) > 5*time.Second || in.Counters.AdvertsSent != 0 {
+		t.Errorf("lb2's instance status: %+v, counters %+v", in, in.Counters)
+	}
+	if c := status("lb1").Counters; c == nil || c.AdvertsSent == 0 || len(c.Dropped) > 0 {
+		t.Errorf("lb1's counters: %+v", c)
+	}
 
 	// lb2 stops hearing lb1.
 	p.lb2.MustExec("nft", "add table inet vigiltest; add chain inet vigiltest in { type filter hook input priority 0; }; add rule inet vigiltest in meta l4proto 112 drop")
@@ -73,6 +89,9 @@ func TestSplitBrainDiagnosis(t *testing.T) {
 			pr, ok := problem(n, "config_mismatch")
 			return ok && strings.Contains(pr.Cause, "auth_pass differs"), fmt.Sprintf("%+v", status(n))
 		})
+	}
+	if c := status("lb1").Counters; c == nil || len(c.Dropped) == 0 {
+		t.Errorf("lb1 counts no dropped adverts with the passwords differing: %+v", c)
 	}
 	out, code := runVigilCLI(t, "status", "-s", filepath.Join(dir, "lb1.sock"))
 	if code != 0 || !strings.Contains(out, "! VI_1 config_mismatch from "+p.lb2.Addr(p.lan).String()) {
