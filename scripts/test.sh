@@ -10,10 +10,12 @@ cd "$(dirname "$0")/.."
 # chromium: the web page's browser test (api/browser_test.go) drives it
 # headless through chromedp. haproxy: its halog reads vigil's access log
 # lines, and the end-to-end tests compare them with HAProxy's own.
+# prometheus: its promtool checks and unit-tests the shipped alert rules
+# (monitoring_test.go).
 need=()
 for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump wrk:wrk \
 	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils chromium:chromium \
-	haproxy:haproxy; do
+	haproxy:haproxy promtool:prometheus; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The IPVS tests boot Debian's stock kernel in qemu (tests/vm) with a static
@@ -43,6 +45,7 @@ if ! command -v h2spec >/dev/null 2>&1; then
 	PATH=$PATH:$(go env GOPATH)/bin
 fi
 export VIGIL_REQUIRE_H2SPEC=1
+export VIGIL_REQUIRE_PROMTOOL=1
 
 echo "== gofmt"
 unformatted=$(gofmt -l .)
