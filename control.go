@@ -122,10 +122,16 @@ func statusCheck(socket string, stdout io.Writer) int {
 }
 
 func cmdReload(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("reload", "reload [-s SOCKET]\n\nAsk the running daemon to reload its config file, as SIGHUP does, and wait\nfor the outcome: exit 0 when it was applied, 1 when it was refused (the\nrunning config is kept and the reason printed).", stderr)
+	fs := newFlags("reload", "reload [-s SOCKET] [--plan] [-o json]\n\nAsk the running daemon to reload its config file, as SIGHUP does, and wait\nfor the outcome: exit 0 when it was applied, 1 when it was refused (the\nrunning config is kept and the reason printed).\n\nWith --plan, print what a reload would change (each VRRP instance, service,\ncheck and section, what happens to it, and its config differences) and\nchange nothing: exit 0 when a reload would apply, 1 when it would be refused.", stderr)
 	socket := fs.String("s", defaultSocket, "the daemon's unix `socket`")
+	plan := fs.Bool("plan", false, "print what a reload would change; change nothing")
+	output := fs.String("o", "text", "with --plan, the output `format`: text or json")
 	if code, stop := parseFlags(fs, args, stdout); stop {
 		return code
+	}
+	if *output != "text" && *output != "json" {
+		fmt.Fprintf(stderr, "vigil reload: -o %q: want text or json\n", *output)
+		return 2
 	}
 	c, ok := dial(*socket, "reload", stderr)
 	if !ok {
@@ -134,6 +140,28 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
+	if *plan {
+		p, err := c.PlanReload(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "vigil reload --plan: %v\n", err)
+			return 1
+		}
+		if *output == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(p)
+		} else {
+			err = api.WritePlan(stdout, p)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "vigil reload --plan: %v\n", err)
+			return 1
+		}
+		if p.Refused != "" {
+			return 1
+		}
+		return 0
+	}
 	if err := c.Reload(ctx); err != nil {
 		fmt.Fprintf(stderr, "vigil reload: refused, the running config is kept:\n%v\n", err)
 		return 1

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -155,6 +156,7 @@ type fakeDaemon struct {
 	status    api.Status
 	reloadErr error
 	reloads   int
+	plan      api.ReloadPlan
 }
 
 func (f *fakeDaemon) Status() api.Status {
@@ -175,6 +177,12 @@ func (f *fakeDaemon) Reload(context.Context) error {
 	defer f.mu.Unlock()
 	f.reloads++
 	return f.reloadErr
+}
+
+func (f *fakeDaemon) PlanReload(context.Context) (api.ReloadPlan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.plan, nil
 }
 
 func (f *fakeDaemon) SetBackendAdmin(service, address, state string) error {
@@ -258,6 +266,34 @@ func TestReloadCommand(t *testing.T) {
 	code, _, errOut := runArgs("reload", "-s", sock)
 	if code != 1 || !strings.Contains(errOut, "refused, the running config is kept") || !strings.Contains(errOut, f.reloadErr.Error()) {
 		t.Errorf("refused reload: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestReloadPlanCommand(t *testing.T) {
+	f, sock := serveFake(t)
+	f.plan = api.ReloadPlan{Config: "/etc/vigil/vigil.yaml", RunningHash: "aa", FileHash: "bb", Parts: []api.PlanPart{
+		{Part: "vrrp VI_1", Action: "reconfigured in place: state and VIPs held, no failover", Changes: []string{"vrrp[VI_1].priority: 100 -> 150"}},
+	}}
+	code, out, errOut := runArgs("reload", "--plan", "-s", sock)
+	if code != 0 || f.reloads != 0 || !strings.Contains(out, "vrrp VI_1: reconfigured in place") ||
+		!strings.Contains(out, "\n    vrrp[VI_1].priority: 100 -> 150\n") || !strings.Contains(out, "a reload would apply: 1 part(s) change") {
+		t.Errorf("reload --plan: exit %d, %d reload(s)\n%s%s", code, f.reloads, out, errOut)
+	}
+	code, out, _ = runArgs("reload", "--plan", "-o", "json", "-s", sock)
+	var got api.ReloadPlan
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || !reflect.DeepEqual(got, f.plan) {
+		t.Errorf("reload --plan -o json: exit %d, %v: %+v", code, err, got)
+	}
+	f.plan = api.ReloadPlan{Config: "/etc/vigil/vigil.yaml", RunningHash: "aa", FileHash: "aa", Parts: []api.PlanPart{}}
+	if code, out, _ := runArgs("reload", "--plan", "-s", sock); code != 0 || !strings.Contains(out, "(the same)") || !strings.Contains(out, "nothing would change") {
+		t.Errorf("empty plan: exit %d\n%s", code, out)
+	}
+	f.plan.Refused = "vigil.yaml:5:15: vrrp[0].priority: 300 is out of range 1..255"
+	if code, out, _ := runArgs("reload", "--plan", "-s", sock); code != 1 || !strings.Contains(out, "REFUSED") || !strings.Contains(out, f.plan.Refused) {
+		t.Errorf("refused plan: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runArgs("reload", "--plan", "-o", "yaml", "-s", sock); code != 2 {
+		t.Errorf("-o yaml: exit %d, want 2", code)
 	}
 }
 

@@ -74,6 +74,14 @@ func (c *Client) Reload(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/api/reload", nil)
 }
 
+// PlanReload asks the daemon what a reload would change, changing
+// nothing.
+func (c *Client) PlanReload(ctx context.Context) (ReloadPlan, error) {
+	var p ReloadPlan
+	err := c.do(ctx, http.MethodPost, "/api/reload/plan", &p)
+	return p, err
+}
+
 // SetBackendAdmin sets a backend's admin state: state is ActionEnable,
 // ActionDrain or ActionMaint. An unknown service or backend gives an error
 // matching ErrNotFound.

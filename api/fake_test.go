@@ -14,6 +14,7 @@ type fakeSource struct {
 	status    Status
 	reloadErr error
 	reloads   int
+	plan      ReloadPlan
 	subs      map[int]chan Event
 	next      int
 	// subscribed and unsubscribed receive one value per Events call and per
@@ -81,6 +82,12 @@ func (f *fakeSource) Reload(ctx context.Context) error {
 	defer f.mu.Unlock()
 	f.reloads++
 	return f.reloadErr
+}
+
+func (f *fakeSource) PlanReload(ctx context.Context) (ReloadPlan, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.plan, nil
 }
 
 func (f *fakeSource) SetBackendAdmin(service, address, state string) error {

@@ -43,6 +43,35 @@ type Status struct {
 	Recent []Event `json:"recent"`
 }
 
+// ReloadPlan is what reloading the config file would do now, as the
+// daemon works it out without changing anything (vigil reload --plan).
+type ReloadPlan struct {
+	// Config is the config file's path.
+	Config string `json:"config"`
+	// RunningHash and FileHash are the SHA-256 of the running config and
+	// of the file now (FileHash is empty when the file cannot be read).
+	RunningHash string `json:"running_hash"`
+	FileHash    string `json:"file_hash,omitempty"`
+	// Refused says why a reload would be refused, "" when it would apply.
+	Refused string `json:"refused,omitempty"`
+	// Parts are the parts of the daemon the reload would touch, in the
+	// config's order; empty when nothing would change.
+	Parts []PlanPart `json:"parts"`
+}
+
+// PlanPart is one part of the daemon a reload would touch: a VRRP
+// instance, a service, a check, or a top-level section.
+type PlanPart struct {
+	// Part names it: "vrrp VI_1", "service web", "check web", "api"...
+	Part string `json:"part"`
+	// Action is what the reload does to it: added, removed, reconfigured
+	// in place, replaced (and why), or needs a restart.
+	Action string `json:"action"`
+	// Changes are the config's differences in it, one per field, secrets
+	// hidden.
+	Changes []string `json:"changes"`
+}
+
 // Reload is the outcome of one reload.
 type Reload struct {
 	// Time is when the reload was tried.
@@ -264,6 +293,10 @@ type Source interface {
 	// Reload reloads the config file. An error means the new config was
 	// refused and the running one kept; its text is shown to the operator.
 	Reload(ctx context.Context) error
+	// PlanReload works out what a reload of the config file would change
+	// now, changing nothing. A config that would be refused is no error:
+	// the plan says why in Refused.
+	PlanReload(ctx context.Context) (ReloadPlan, error)
 	// SetBackendAdmin sets the admin state of a backend; state is
 	// ActionEnable, ActionDrain or ActionMaint. An error wrapping
 	// ErrNotFound means no such service or backend.

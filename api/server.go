@@ -136,6 +136,7 @@ func (s *Server) routes(allow allowFunc, profiling bool) http.Handler {
 	mux.HandleFunc("GET /api/events", s.serveEvents)
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.Handle("POST /api/reload", admin(allow, s.serveReload))
+	mux.Handle("POST /api/reload/plan", admin(allow, s.serveReloadPlan))
 	mux.Handle("POST /api/backends/{service}/{address}/{action}", admin(allow, s.serveBackendAdmin))
 	if profiling {
 		// pprof.Index serves the named profiles (heap, goroutine, allocs...).
@@ -280,6 +281,18 @@ func (s *Server) serveReload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
+// serveReloadPlan answers what a reload would change. It is an admin
+// action although it changes nothing: the plan shows the config's
+// differences and reads the file the daemon runs.
+func (s *Server) serveReloadPlan(w http.ResponseWriter, r *http.Request) {
+	p, err := s.src.PlanReload(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
 func (s *Server) serveBackendAdmin(w http.ResponseWriter, r *http.Request) {
 	service, address, action := r.PathValue("service"), r.PathValue("address"), r.PathValue("action")
 	switch action {
@@ -412,20 +425,31 @@ func ListenSocket(path, group string) (net.Listener, error) {
 // SetSocketGroup gives the socket at path to group (a name or a number),
 // whose members may then use it; "" gives it back to vigil's own group.
 func SetSocketGroup(path, group string) error {
-	gid := os.Getegid()
-	if group != "" {
-		g, err := user.LookupGroup(group)
-		if err != nil {
-			if g, err = user.LookupGroupId(group); err != nil {
-				return fmt.Errorf("api: socket group %q: no such group", group)
-			}
-		}
-		if gid, err = strconv.Atoi(g.Gid); err != nil {
-			return fmt.Errorf("api: socket group %q: gid %q: %w", group, g.Gid, err)
-		}
+	gid, err := LookupSocketGroup(group)
+	if err != nil {
+		return err
 	}
 	if err := os.Chown(path, -1, gid); err != nil {
 		return fmt.Errorf("api: socket group: %w", err)
 	}
 	return nil
+}
+
+// LookupSocketGroup resolves api.socket_group, a name or a number, to a
+// gid; "" is the process's own group.
+func LookupSocketGroup(group string) (int, error) {
+	if group == "" {
+		return os.Getegid(), nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		if g, err = user.LookupGroupId(group); err != nil {
+			return 0, fmt.Errorf("api: socket group %q: no such group", group)
+		}
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("api: socket group %q: gid %q: %w", group, g.Gid, err)
+	}
+	return gid, nil
 }

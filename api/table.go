@@ -188,3 +188,50 @@ func versionInterval(in Instance) string {
 	}
 	return fmt.Sprintf("v%d/%s", in.Version, time.Duration(in.AdvertIntervalMs)*time.Millisecond)
 }
+
+// WritePlan prints a reload plan as `vigil reload --plan` shows it: the
+// hashes, each part with what the reload does to it and its changes
+// indented below, and a last line saying whether the reload would apply.
+func WritePlan(w io.Writer, p ReloadPlan) error {
+	bw := &errWriter{w: w}
+	fmt.Fprintf(bw, "reload plan for %s\n", p.Config)
+	fmt.Fprintf(bw, "running config sha256 %s\n", orDash(p.RunningHash))
+	if p.FileHash != "" {
+		same := ""
+		if p.FileHash == p.RunningHash {
+			same = " (the same)"
+		}
+		fmt.Fprintf(bw, "file           sha256 %s%s\n", p.FileHash, same)
+	}
+	for _, part := range p.Parts {
+		fmt.Fprintf(bw, "\n%s: %s\n", part.Part, part.Action)
+		for _, c := range part.Changes {
+			fmt.Fprintf(bw, "    %s\n", c)
+		}
+	}
+	fmt.Fprintln(bw)
+	switch {
+	case p.Refused != "":
+		fmt.Fprintf(bw, "a reload would be REFUSED, keeping the running config:\n%s\n", p.Refused)
+	case len(p.Parts) == 0:
+		fmt.Fprintln(bw, "nothing would change")
+	default:
+		fmt.Fprintf(bw, "a reload would apply: %d part(s) change\n", len(p.Parts))
+	}
+	return bw.err
+}
+
+// errWriter keeps the first write error, so a printer can check once.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(b []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(b)
+	e.err = err
+	return n, err
+}

@@ -32,7 +32,7 @@ type apiChange struct {
 
 // prepareAPI reads the token and binds what differs between old and cfg
 // (at start, old is the zero API, so everything configured is bound).
-func prepareAPI(old, cfg config.API) (c *apiChange, err error) {
+func prepareAPI(old, cfg config.API, dry bool) (c *apiChange, err error) {
 	c = &apiChange{cfg: cfg, token: cfg.Token, listenChanged: cfg.Listen != old.Listen, socketChanged: cfg.Socket != old.Socket}
 	if cfg.TokenFile != "" {
 		b, err := os.ReadFile(cfg.TokenFile)
@@ -57,8 +57,14 @@ func prepareAPI(old, cfg config.API) (c *apiChange, err error) {
 		}
 	}
 	if !c.socketChanged && cfg.Socket != "" && cfg.SocketGroup != old.SocketGroup {
-		// The same socket, another group: changed in place.
-		if err = api.SetSocketGroup(cfg.Socket, cfg.SocketGroup); err != nil {
+		// The same socket, another group: changed in place (a dry run
+		// only looks the group up).
+		if dry {
+			_, err = api.LookupSocketGroup(cfg.SocketGroup)
+		} else {
+			err = api.SetSocketGroup(cfg.Socket, cfg.SocketGroup)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -83,7 +89,7 @@ func (c *apiChange) discard() {
 // api.listen (admin actions there need the token) and on the unix socket
 // the CLI uses (admin allowed: the socket's permissions are the control).
 func (d *Daemon) startAPI(rt *runState, cfg config.API) error {
-	c, err := prepareAPI(config.API{}, cfg)
+	c, err := prepareAPI(config.API{}, cfg, false)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func (d *Daemon) Apply(ctx context.Context, cfg *config.Config) error {
 	}
 	d.notifySystemd(reloadingState())
 	defer d.notifySystemd("READY=1\nSTATUS=running")
-	p, err := d.plan(ctx, cfg)
+	p, err := d.plan(ctx, cfg, false)
 	if err != nil {
 		// Logged here, not by the caller: only here is it known that
 		// nothing changed (a commit error below means the opposite).
@@ -122,7 +122,9 @@ func (p *reloadPlan) discard() {
 }
 
 // plan builds and checks everything the new config needs. d.mu is held.
-func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, err error) {
+// dry (vigil reload --plan) changes nothing in place that discard would
+// not undo: the socket's group is checked, not set.
+func (d *Daemon) plan(ctx context.Context, cfg *config.Config, dry bool) (p *reloadPlan, err error) {
 	if err := refuseUnbuilt(cfg); err != nil {
 		return nil, err
 	}
@@ -244,7 +246,7 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config) (p *reloadPlan, e
 		}
 	}
 	if d.api != nil {
-		if p.api, err = prepareAPI(d.api.cfg, cfg.API); err != nil {
+		if p.api, err = prepareAPI(d.api.cfg, cfg.API, dry); err != nil {
 			return nil, err
 		}
 	}
