@@ -61,6 +61,7 @@ Usage:
   vigil import  keepalived|haproxy FILE [--haproxy FILE] [-o OUT]
                                       convert keepalived.conf / haproxy.cfg to a vigil config
   vigil version                       print the version, commit and build date
+  vigil completion bash|zsh|fish      print the shell completion script
 
 Run "vigil COMMAND --help" for a command's flags.
 The default config file is ` + config.DefaultPath + `; the commands that talk
@@ -93,6 +94,12 @@ func runCLI(args []string, stdout, stderr io.Writer) int {
 		return cmdRealserver(args[1:], stdout, stderr)
 	case "import":
 		return cmdImport(args[1:], stdout, stderr)
+	case "completion":
+		return cmdCompletion(args[1:], stdout, stderr)
+	case "__complete":
+		return cmdComplete(args[1:], stdout, stderr)
+	case "man":
+		return cmdMan(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		ver, rev, when := buildStamp()
 		fmt.Fprintf(stdout, "vigil %s\ncommit %s\nbuilt %s\n%s %s/%s\n", ver, rev, when, runtime.Version(), runtime.GOOS, runtime.GOARCH)
