@@ -50,7 +50,7 @@ Usage:
   vigil check   [-c FILE] [--print]   validate a config and summarise it
   vigil status  [-s SOCK] [-o json]   show instances, services and backends
                 [--check]             a monitoring plugin's verdict: exit 0 OK, 1 WARNING, 2 CRITICAL
-  vigil reload  [-s SOCK]             reload the running daemon's config
+  vigil reload  [-s SOCK] [--plan]    reload the running daemon's config (--plan: show what would change)
   vigil backend drain|enable|maint SERVICE ADDRESS [-s SOCK]
                                       set a backend's admin state
   vigil profile [cpu|trace|heap|goroutine|...] [-seconds N] [-o FILE] [-s SOCK]
