@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		vigilBin = filepath.Join(dir, "vigil")
 		// With the race detector: the demo's goroutines (probe, timeline,
 		// backends) run for real only here.
-		build := exec.Command("go", "build", "-race", "-o", vigilBin, "vigil")
+		build := exec.Command("go", "build", "-race", "-o", vigilBin, "..")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building vigil:", err)

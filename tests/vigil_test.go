@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	vigilBin = filepath.Join(dir, "vigil")
 	// Built with the race detector: the runner's goroutines (timers, reader,
 	// hooks) only ever run for real here, so this is where a race would show.
-	build := exec.Command("go", "build", "-race", "-o", vigilBin, "vigil")
+	build := exec.Command("go", "build", "-race", "-o", vigilBin, "..")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building vigil:", err)

@@ -108,7 +108,7 @@ func median(ds []time.Duration) time.Duration {
 
 func buildVigil(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "vigil")
-	cmd := exec.Command("go", "build", "-o", bin, "vigil")
+	cmd := exec.Command("go", "build", "-o", bin, "../..")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}

@@ -29,7 +29,7 @@ func TestSelfTrackBench(t *testing.T) {
 		t.Skip("benchmark: run ./bench/selftrack.sh")
 	}
 	bin := filepath.Join(t.TempDir(), "vigil")
-	if out, err := exec.Command("go", "build", "-o", bin, "vigil").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	var outs []time.Duration
