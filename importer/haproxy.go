@@ -189,7 +189,7 @@ func (c *haConverter) line(px *haProxy, l haLine) {
 	case "fullconn", "id", "enabled", "hash-balance-factor":
 		c.notes.ignored(l.pos, key, "no effect on how vigil balances")
 	case "stats":
-		c.notes.unsupported(l.pos, key, "vigil's status page and metrics are served on api.listen; see the README")
+		c.notes.unsupported(l.pos, key, "vigil's status page and metrics are served on api.listen; see docs/monitoring.md")
 	case "monitor-uri", "monitor":
 		c.notes.unsupported(l.pos, key, "vigil answers health probes on api.listen (/api/status), not on the service")
 	case "errorfile", "errorloc", "errorloc302", "errorloc303", "errorfiles":

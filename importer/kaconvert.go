@@ -163,7 +163,7 @@ func (c *kaConverter) globalDefs(g *kaNode) {
 			"max_auto_priority", "dynamic_interfaces", "vrrp_startup_delay", "lvs_timeouts", "lvs_flush",
 			"vrrp_lower_prio_no_advert", "vrrp_higher_prio_send_advert", "vrrp_garp_lower_prio_repeat",
 			"vrrp_garp_lower_prio_delay", "vrrp_min_garp", "process_names", "umask":
-			c.notes.unsupported(n.pos, n.key, "vigil has no such setting; check that its default behaviour (see README, How VRRP behaves) suits you")
+			c.notes.unsupported(n.pos, n.key, "vigil has no such setting; check that its default behaviour (see docs/design.md, How VRRP behaves) suits you")
 		default:
 			c.notes.unsupported(n.pos, n.key, "unknown global_defs keyword; not converted")
 		}
