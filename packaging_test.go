@@ -21,18 +21,18 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(unit), "/usr/local/bin/vigil ") {
-		t.Fatal("the unit no longer runs /usr/local/bin/vigil; update this test")
+	if !strings.Contains(string(unit), "/usr/bin/vigil ") {
+		t.Fatal("the unit no longer runs /usr/bin/vigil; update this test")
 	}
 	file := filepath.Join(t.TempDir(), "vigil.service")
-	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/vigil ", "/bin/true ")), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(strings.ReplaceAll(string(unit), "/usr/bin/vigil ", "/bin/true ")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(analyze, "verify", "--man=no", file).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Type=notify\n", "ExecReload=/usr/local/bin/vigil reload\n", "Restart=always\n", "WatchdogSec=", "AmbientCapabilities=",
+	for _, want := range []string{"Type=notify\n", "ExecReload=/usr/bin/vigil reload\n", "Restart=always\n", "WatchdogSec=", "AmbientCapabilities=",
 		"ConditionPathExists=/etc/vigil/vigil.yaml\n"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("the unit lacks %q", want)
