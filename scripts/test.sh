@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 # headless through chromedp. haproxy: its halog reads vigil's access log
 # lines, and the end-to-end tests compare them with HAProxy's own.
 # prometheus: its promtool checks and unit-tests the shipped alert rules
-# (monitoring_test.go).
+# (monitoring_test.go). lintian, rpm and groff read back the packages and
+# the man page scripts/package.sh makes (package_test.go, manpage_test.go);
+# zsh and fish check their completion scripts (completion_test.go).
 need=()
 for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump wrk:wrk \
 	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils chromium:chromium \
-	haproxy:haproxy promtool:prometheus; do
+	haproxy:haproxy promtool:prometheus lintian:lintian rpm:rpm groff:groff-base zsh:zsh fish:fish; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The IPVS tests boot Debian's stock kernel in qemu (tests/vm) with a static
@@ -45,6 +47,9 @@ if ! command -v h2spec >/dev/null 2>&1; then
 	PATH=$PATH:$(go env GOPATH)/bin
 fi
 export VIGIL_REQUIRE_H2SPEC=1
+# Without lintian, dpkg-deb, rpm or groff the packaging tests would skip;
+# here their absence is a failure.
+export VIGIL_REQUIRE_PACKAGING=1
 export VIGIL_REQUIRE_PROMTOOL=1
 
 echo "== gofmt"
