@@ -2,7 +2,7 @@
 // VRRP instances, the health checks they track, the link watcher, the
 // announcer and the notify hooks, and runs them until told to stop. It is a
 // package of its own because only the daemon may know every other part;
-// the parts never reach into each other (DESIGN.md: data flows one way).
+// the parts never reach into each other (docs/design.md: data flows one way).
 package daemon
 
 import (

@@ -8,7 +8,7 @@ import (
 )
 
 // How a TCP connection's bytes move. Measured on this project's machines
-// (REFERENCE.md, and BenchmarkTCPProxyEcho / BenchmarkTCPProxyBulk here):
+// (docs/reference.md, and BenchmarkTCPProxyEcho / BenchmarkTCPProxyBulk here):
 // for small request/response messages splice(2) costs more than it saves,
 // because every message pays two splice calls through a pipe; plain
 // read/write wins there. For bulk transfers splice

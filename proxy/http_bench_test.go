@@ -83,7 +83,7 @@ func BenchmarkHTTPProxy(b *testing.B) {
 			case "proxy":
 				addr = startService(b, httpCfg(be.addr)).addr
 			case "reverseproxy":
-				// net/http/httputil for comparison, tuned as in REFERENCE.md
+				// net/http/httputil for comparison, tuned as in docs/reference.md
 				u, _ := url.Parse("http://" + be.addr)
 				rp := httputil.NewSingleHostReverseProxy(u)
 				tr := &http.Transport{MaxIdleConnsPerHost: 512}

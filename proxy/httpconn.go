@@ -18,7 +18,7 @@ import (
 
 // The HTTP/1.1 goroutine path's driver. net/http's server and
 // ReverseProxy cost too much per request to compete with HAProxy (see
-// REFERENCE.md), so a client connection is served by one goroutine that
+// docs/reference.md), so a client connection is served by one goroutine that
 // reads request heads from a pooled reader, has the request engine
 // (httpforward.go) forward each over a keep-alive backend connection,
 // and streams the answer back. A backend slot (max_conn, queue, balance)
