@@ -46,10 +46,13 @@
 //     PROXY-protocol clients and what a loop hands over: one goroutine
 //     per client connection, heads read from a pooled reader, bodies
 //     streamed without being held whole.
-//   - HTTP/2 (h2 by ALPN, h2c by prior knowledge) is served by
-//     golang.org/x/net/http2 (httph2.go); each stream's request is
-//     written as an HTTP/1.1 head that httpcore parses like any other,
-//     and goes through the goroutine path's engine.
+//   - HTTP/2 (h2 by ALPN, h2c by prior knowledge) runs on the event
+//     loops too (httph2loop.go), on vigil's own connection state machine,
+//     package h2 (x/net/http2's Framer and hpack do the framing); each
+//     stream's request is written as an HTTP/1.1 head that httpcore
+//     parses like any other. Only where no loop is to be had does the
+//     goroutine path serve HTTP/2, through golang.org/x/net/http2's
+//     server (httph2.go).
 //   - Backends' idle keep-alive connections live in one pool per backend
 //     (idlepool.go), whichever path returned them, each checked for
 //     stray bytes or EOF before it is reused.
