@@ -208,7 +208,8 @@ func serveFake(t *testing.T) (*fakeDaemon, string) {
 	t.Helper()
 	f := &fakeDaemon{status: api.Status{
 		Node: "lb1", Version: "v1.2.3", Config: "/etc/vigil/vigil.yaml", Started: time.Now().Add(-time.Hour),
-		Instances: []api.Instance{{Name: "VI_1", Interface: "eth0", VRID: 51, State: "master", Priority: 150, BasePriority: 150, MasterAddress: "10.0.0.11"}},
+		Instances: []api.Instance{{Name: "VI_1", Interface: "eth0", VRID: 51, Version: 3, AdvertIntervalMs: 1000, VIPs: []string{"10.0.0.100/24"},
+			State: "master", Priority: 150, BasePriority: 150, MasterAddress: "10.0.0.11"}},
 		Services: []api.Service{{Name: "web", Mode: "proxy", Protocol: "tcp", Listen: "10.0.0.100:80", Up: true, Active: 2,
 			Backends: []api.Backend{
 				{Address: "10.0.1.1:8080", Up: true, Weight: 1, EffectiveWeight: 1, Active: 2},
@@ -241,7 +242,8 @@ func TestStatusCommand(t *testing.T) {
 	}
 	for _, want := range []string{
 		"node lb1, vigil v1.2.3",
-		"VI_1  eth0       51    MASTER  150/150    10.0.0.11",
+		"VI_1  eth0       51    v3/1s    MASTER  150/150    10.0.0.11",
+		"VI_1 vips 10.0.0.100/24",
 		"web 10.0.0.100:80 proxy/tcp UP",
 		"  -> 10.0.1.2:8080  -      0/1     DOWN    -      0       0      connection refused",
 	} {
