@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,14 +28,9 @@ const requestTimeout = 90 * time.Second
 // command should end (help or a flag error).
 func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string, code int, stop bool) {
 	for {
-		err := fs.Parse(args)
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
-			fs.Usage()
-			return nil, 0, true
-		}
-		if err != nil {
-			return nil, 2, true
+		code, stop := parseFlagsOnly(fs, args, stdout)
+		if stop {
+			return nil, code, true
 		}
 		if fs.NArg() == 0 {
 			return pos, 0, false

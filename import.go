@@ -81,13 +81,19 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 
 // parseFlagsOnly is parseFlags without its rule against positional arguments.
 func parseFlagsOnly(fs *flag.FlagSet, args []string, stdout io.Writer) (int, bool) {
+	// Parse prints the usage itself, to stderr, on -h as on an error;
+	// help asked for goes to stdout instead, once.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
 		fs.SetOutput(stdout)
 		fs.Usage()
 		return 0, true
 	}
 	if err != nil {
+		fs.Usage()
 		return 2, true
 	}
 	return 0, false

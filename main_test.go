@@ -445,3 +445,16 @@ func TestStatusCheck(t *testing.T) {
 		t.Errorf("no daemon: exit %d\n%s", code, out)
 	}
 }
+
+func TestHelpPrintsOnceToStdout(t *testing.T) {
+	for _, cmd := range []string{"check", "status", "reload", "backend", "profile", "import", "realserver"} {
+		code, out, errOut := runArgs(cmd, "--help")
+		if code != 0 || errOut != "" || strings.Count(out, "Usage: vigil "+cmd) != 1 {
+			t.Errorf("vigil %s --help: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
+		}
+	}
+	code, out, errOut := runArgs("reload", "--no-such-flag")
+	if code != 2 || out != "" || !strings.Contains(errOut, "-no-such-flag") || strings.Count(errOut, "Usage: vigil reload") != 1 {
+		t.Errorf("unknown flag: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}
