@@ -79,6 +79,9 @@ func describePlan(old, cfg *config.Config, p *reloadPlan, running map[string]*vr
 // partOf names the part a config path belongs to: "vrrp VI_1",
 // "service web", "check web-http", or the top-level key.
 func partOf(path string) string {
+	if path == "log.access" || strings.HasPrefix(path, "log.access.") {
+		return "log.access" // applied, unlike the rest of log
+	}
 	top, _, _ := strings.Cut(path, ".")
 	name, item, hasItem := strings.Cut(top, "[")
 	if !hasItem {
@@ -184,6 +187,8 @@ func actionFor(part string, old, cfg *config.Config, p *reloadPlan, running map[
 		return "updated: " + strings.Join(what, "; ")
 	case "alerts", "node":
 		return "updated: alert senders replaced (queued alerts are still sent)"
+	case "log.access":
+		return "applied: the proxy services that take this default change with it (listed as replaced)"
 	case "lvs":
 		return "updated"
 	case "log", "nice", "script_user":

@@ -79,7 +79,7 @@ func TestReloadPlan(t *testing.T) {
 		return fi.Sys().(*syscall.Stat_t).Gid
 	}
 	gid := socketGID()
-	edited := config(140, "10.0.0.100/24, 10.0.0.101/24", "debug", "daemon", []*lab.Host{be1, be2}, true)
+	edited := config(140, "10.0.0.100/24, 10.0.0.101/24", "debug, access: stdout", "daemon", []*lab.Host{be1, be2}, true)
 	if err := os.WriteFile(lb1.conf, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +93,11 @@ func TestReloadPlan(t *testing.T) {
 		"service extra: added: listens on 10.0.0.100:8081",
 		"log: needs a restart",
 		"log.level: info -> debug",
+		"log.access: applied: the proxy services that take this default change with it",
+		"services[app].access_log: added {to: stdout, format: haproxy, facility: local0}",
 		"api: updated",
 		"api.socket_group: \"\" -> daemon",
-		"a reload would apply: 5 part(s) change",
+		"a reload would apply: 6 part(s) change",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the plan lacks %q:\n%s", want, out)
@@ -116,7 +118,7 @@ func TestReloadPlan(t *testing.T) {
 	}
 	jsonOut, code := runVigilCLI(t, "reload", "--plan", "-o", "json", "-s", sock)
 	var p api.ReloadPlan
-	if err := json.Unmarshal([]byte(jsonOut), &p); code != 0 || err != nil || len(p.Parts) != 5 || p.FileHash == p.RunningHash {
+	if err := json.Unmarshal([]byte(jsonOut), &p); code != 0 || err != nil || len(p.Parts) != 6 || p.FileHash == p.RunningHash {
 		t.Errorf("reload --plan -o json: exit %d, %v: %+v", code, err, p)
 	}
 
