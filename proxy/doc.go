@@ -37,15 +37,19 @@
 // replay, the canned answers, the exchange record); the drivers move
 // bytes and call it, and book every request once (httpservice.go):
 //
-//   - Cleartext HTTP/1.1 runs on the relay's event loops (httploop.go):
-//     no goroutine and no epoll_ctl per request. Upgrades, Expect,
-//     chunked request bodies and requests that must queue are handed to
-//     the goroutine path before any byte of them has left; a new backend
-//     connection comes from a goroutine running the same connect code.
-//   - The goroutine path (httpconn.go, httpforward.go) serves TLS,
-//     PROXY-protocol clients and what a loop hands over: one goroutine
-//     per client connection, heads read from a pooled reader, bodies
-//     streamed without being held whole.
+//   - HTTP/1.1 runs on the relay's event loops (httploop.go): no
+//     goroutine and no epoll_ctl per request. TLS is on the loops too
+//     (httptlsloop.go): the handshake runs on a goroutine, then the
+//     connection's records are read and written by crypto/tls over a
+//     non-blocking transport on its loop. A PROXY header is read before
+//     the hand-over. Upgrades, Expect, chunked request bodies and
+//     requests that must queue are handed to the goroutine path before
+//     any byte of them has left; a new backend connection comes from a
+//     goroutine running the same connect code.
+//   - The goroutine path (httpconn.go, httpforward.go) serves what a loop
+//     hands over, and everything when the service runs without a relay
+//     (or is told to): one goroutine per client connection, heads read
+//     from a pooled reader, bodies streamed without being held whole.
 //   - HTTP/2 (h2 by ALPN, h2c by prior knowledge) runs on the event
 //     loops too (httph2loop.go), on vigil's own connection state machine,
 //     package h2 (x/net/http2's Framer and hpack do the framing); each
