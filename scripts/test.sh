@@ -30,6 +30,11 @@ if ((${#need[@]})); then
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
 		apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+		# Debian's prometheus package starts a Prometheus server (on :9090)
+		# where systemd runs; the tests need only its promtool.
+		if [[ " ${need[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --now prometheus >/dev/null 2>&1 || true
+		fi
 	else
 		echo "== not root: cannot install ${need[*]}; tests that need them will skip"
 	fi
