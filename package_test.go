@@ -22,7 +22,6 @@ var packageFiles = []string{
 	"/usr/share/man/man8/vigil.8.gz",
 	"/usr/share/man/man5/vigil.yaml.5.gz",
 	"/usr/share/bash-completion/completions/vigil",
-	"/usr/share/zsh/vendor-completions/_vigil",
 	"/usr/share/fish/vendor_completions.d/vigil.fish",
 	"/usr/share/vigil/prometheus/vigil-rules.yml",
 	"/usr/share/vigil/grafana/vigil.json",
@@ -69,7 +68,7 @@ func TestPackages(t *testing.T) {
 			files = append(files, strings.TrimSuffix(strings.TrimPrefix(f[5], "."), "/"))
 		}
 	}
-	for _, want := range append(packageFiles, "/usr/share/doc/vigil/copyright", "/usr/share/doc/vigil/changelog.gz", "/usr/share/lintian/overrides/vigil") {
+	for _, want := range append(packageFiles, "/usr/share/zsh/vendor-completions/_vigil", "/usr/share/doc/vigil/copyright", "/usr/share/doc/vigil/changelog.gz", "/usr/share/lintian/overrides/vigil") {
 		if !slices.Contains(files, want) {
 			t.Errorf(".deb lacks %s", want)
 		}
@@ -124,7 +123,7 @@ func TestPackages(t *testing.T) {
 		return
 	}
 	list := strings.Split(run(rpmTool, "-qpl", rpm), "\n")
-	for _, want := range append(packageFiles, "/usr/share/licenses/vigil/LICENSE", "/etc/vigil", "/usr/share/vigil") {
+	for _, want := range append(packageFiles, "/usr/share/zsh/site-functions/_vigil", "/usr/share/licenses/vigil/LICENSE", "/etc/vigil", "/usr/share/vigil") {
 		if !slices.Contains(list, want) {
 			t.Errorf(".rpm lacks %s", want)
 		}

@@ -100,13 +100,15 @@ echo "== vigil $version ($commit) for linux/$goarch"
 # -s -w as the container image: a panic's trace keeps its function names
 # and lines (they are in pclntab, not in the symbol table).
 ldflags="-s -w -X main.version=$version -X main.commit=$commit -X main.date=$date"
-CGO_ENABLED=0 GOOS=linux GOARCH=$goarch go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$stage/vigil" .
+CGO_ENABLED=0 GOOS=linux GOARCH=$goarch go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$stage/vigil" . ||
+	die "vigil does not build for linux/$goarch"
 # The man page and completions come from running vigil: on a machine of
 # another architecture, from a build for this one.
 host=$stage/vigil
 if [ "$goarch" != "$(env -u GOARCH -u GOOS go env GOARCH)" ]; then
 	host=$stage/vigil-host
-	env -u GOARCH -u GOOS CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$host" .
+	env -u GOARCH -u GOOS CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$host" . ||
+		die "vigil does not build for this machine"
 fi
 
 "$host" man >"$stage/vigil.8"
