@@ -7,6 +7,10 @@ import (
 	"net/netip"
 )
 
+// docs/config.md, docs/vigil.schema.json and vigil.yaml(5) are generated
+// from this package's source; internal/reference tests that they are current.
+//go:generate go run ./internal/reference/cmd/refgen -config . -root ..
+
 // Config is one vigil node's whole configuration.
 type Config struct {
 	// Node names this node in logs, metrics and notify hooks; default: hostname.
