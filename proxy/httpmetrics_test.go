@@ -155,7 +155,7 @@ func TestHTTPStatsCodeClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	st = tcp.waitStats(t, "a tcp connection to the backend", func(st ServiceStats) bool { return st.Backends[0].Active == 1 })
+	st = tcp.waitStats(t, "a tcp connection to the backend", func(st ServiceStats) bool { return st.Backends[0].Total == 1 })
 	if st.QueueWait.Count != 1 || st.Backends[0].Connect.Count != 1 {
 		t.Errorf("tcp: queue wait %d and connect %d observations, want 1 each", st.QueueWait.Count, st.Backends[0].Connect.Count)
 	}

@@ -480,7 +480,7 @@ const hotWaitMillis = 10
 // blocking system call, which lets the scheduler run other goroutines on
 // the caller's P meanwhile.
 func epollWaitBlocking(epfd int, events []unix.EpollEvent, timeout int) (int, error) {
-	r, _, e := unix.Syscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(timeout), 0, 0)
+	r, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(timeout), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -520,8 +520,10 @@ func (l *eventLoop) dispatch(events []unix.EpollEvent) bool {
 // epollWait takes the ready events, waiting up to timeout milliseconds.
 // It is a raw system call that keeps the goroutine's P: with timeout 0 it
 // cannot block, and a dedicated loop blocks in it on purpose (runDedicated).
+// Both waits are epoll_pwait with no signal mask, which is epoll_wait:
+// arm64 has no epoll_wait system call, only epoll_pwait.
 func epollWait(epfd int, events []unix.EpollEvent, timeout int) (int, error) {
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_WAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(timeout), 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(timeout), 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -14,10 +14,12 @@ cd "$(dirname "$0")/.."
 # (monitoring_test.go). lintian, rpm and groff read back the packages and
 # the man page scripts/package.sh makes (package_test.go, manpage_test.go);
 # zsh and fish check their completion scripts (completion_test.go).
+# qemu-user runs tests built for arm64, the other architecture the image
+# and the packages are built for.
 need=()
 for pair in ip:iproute2 ping:iputils-ping nft:nftables keepalived:keepalived tcpdump:tcpdump wrk:wrk \
 	qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils chromium:chromium \
-	haproxy:haproxy promtool:prometheus lintian:lintian rpm:rpm groff:groff-base zsh:zsh fish:fish; do
+	haproxy:haproxy qemu-aarch64:qemu-user promtool:prometheus lintian:lintian rpm:rpm groff:groff-base zsh:zsh fish:fish; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 # The IPVS tests boot Debian's stock kernel in qemu (tests/vm) with a static
@@ -76,5 +78,18 @@ for target in FuzzForwardRequest FuzzForwardResponse; do
 done
 echo "== fuzzing the HTTP/2 connection briefly (bench/fuzz.sh runs it long)"
 go test -run '^$' -fuzz '^FuzzFeed$' -fuzztime 20s ./proxy/h2
+echo "== arm64: every package and test compiles and vets; the pure parts' and the proxy's tests run under qemu-user"
+GOARCH=arm64 go vet ./...
+arm64=$(mktemp -d)
+for pkg in ./proxy ./proxy/h2 ./proxy/httpcore ./proxy/balance ./proxy/proxyproto ./config ./vrrp; do
+	GOARCH=arm64 go test -c -o "$arm64/pkg.test" "$pkg"
+	(cd "$pkg" && qemu-aarch64 "$arm64/pkg.test" -test.count=1 >"$arm64/out" 2>&1) || {
+		tail -50 "$arm64/out"
+		echo "arm64 tests of $pkg failed"
+		exit 1
+	}
+	echo "ok   $pkg (arm64, qemu-user)"
+done
+rm -rf "$arm64"
 echo "== end-to-end tests (network namespaces, real keepalived)"
 go test -count=1 -timeout 20m ./tests/
