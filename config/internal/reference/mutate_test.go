@@ -22,7 +22,8 @@ var replacements = []string{
 }
 
 // mutants calls fn with every stride-th config made from doc by replacing
-// one scalar, or deleting one key, of it.
+// one value (a scalar by another, a list or mapping by null, [] or {}), or
+// deleting one key, of it.
 func mutants(doc *yaml.Node, stride int, fn func([]byte)) {
 	count := 0
 	var nodes []*yaml.Node
@@ -53,6 +54,17 @@ func mutants(doc *yaml.Node, stride int, fn func([]byte)) {
 				}
 				*n = *repl.Content[0]
 				emit()
+			}
+			*n = saved
+		}
+		if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+			saved := *n
+			for _, r := range []string{"null", "[]", "{}"} {
+				var repl yaml.Node
+				if err := yaml.Unmarshal([]byte(r), &repl); err == nil && len(repl.Content) == 1 {
+					*n = *repl.Content[0]
+					emit()
+				}
 			}
 			*n = saved
 		}
