@@ -181,7 +181,6 @@ func (in *interp) runValidator(root *node) error {
 // finishDefaults.
 func (in *interp) runDefaults(root *node) error {
 	in.defaultsMode = true
-	var failed error
 	root.walk(func(n *node) {
 		if n.kind != kStruct || !n.defaulted {
 			return
@@ -204,9 +203,6 @@ func (in *interp) runDefaults(root *node) error {
 	in.bindParams(f, decl.Type, []val{nodeVal(root), {kind: vIsSet}}, false)
 	in.block(f, decl.Body.List)
 	in.defaultsMode = false
-	if failed != nil {
-		return failed
-	}
 	return in.err()
 }
 

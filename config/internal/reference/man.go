@@ -48,7 +48,7 @@ func (r *Reference) Man() []byte {
 		}
 	}
 	b.WriteString(".SH FILES\n.TP\n.I /etc/vigil/vigil.yaml\nthe configuration vigil reads unless \\fB\\-c\\fR names another file.\n")
-	b.WriteString(".SH \"SEE ALSO\"\n.BR keepalived.conf (5),\n.BR haproxy (1)\n")
+	b.WriteString(".SH \"SEE ALSO\"\n.BR vigil (8),\n.BR keepalived.conf (5),\n.BR haproxy (1)\n")
 	return b.Bytes()
 }
 
