@@ -258,9 +258,9 @@ type Check struct {
 	Target string `yaml:"target"`
 	// Port overrides the backend's port for service checks (keepalived connect_port).
 	Port int `yaml:"port"`
-	// Interval between probes.
+	// Interval is the time between the starts of two probes.
 	Interval Duration `yaml:"interval"`
-	// Timeout of one probe.
+	// Timeout is the longest one probe may take before it counts as a failure.
 	Timeout Duration `yaml:"timeout"`
 	// Rise is how many successes in a row bring a target up.
 	Rise int `yaml:"rise"`
@@ -274,11 +274,11 @@ type Check struct {
 	// Command is the program and arguments of an exec check (exit 0 = up).
 	Command Command `yaml:"command"`
 
-	// Method of an http(s) check.
+	// Method is the request method of an http(s) check.
 	Method string `yaml:"method"`
-	// Path of an http(s) check.
+	// Path is the request path of an http(s) check.
 	Path string `yaml:"path"`
-	// Host header of an http(s) check.
+	// Host is the Host header of an http(s) check; empty sends the probed address.
 	Host string `yaml:"host"`
 	// ExpectStatus lists accepted status codes or ranges ("200-299", "2xx").
 	ExpectStatus []StatusRange `yaml:"expect_status"`
@@ -298,7 +298,7 @@ type Check struct {
 	// QueryType is the record type a dns check asks for.
 	QueryType string `yaml:"query_type"`
 
-	// Payload a udp check sends.
+	// Payload is what a udp check sends.
 	Payload string `yaml:"payload"`
 	// ExpectReply, when set, must appear in the udp reply.
 	ExpectReply string `yaml:"expect_reply"`
@@ -335,7 +335,7 @@ type Service struct {
 	// LVS holds the mode: lvs settings.
 	LVS LVS `yaml:"lvs"`
 
-	// Timeouts of the proxy.
+	// Timeouts are the proxy's timeouts (mode: proxy).
 	Timeouts Timeouts `yaml:"timeouts"`
 	// MaxConn caps concurrent client connections; 0 is unlimited.
 	MaxConn int `yaml:"max_conn"`
@@ -397,11 +397,11 @@ type LVS struct {
 
 // Timeouts are the proxy's timeouts (HAProxy's timeout connect/client/server/...).
 type Timeouts struct {
-	// Connect to a backend.
+	// Connect is the longest a connection to a backend may take to open.
 	Connect Duration `yaml:"connect"`
-	// Client inactivity.
+	// Client is the inactivity timeout of a client connection.
 	Client Duration `yaml:"client"`
-	// Server inactivity.
+	// Server is the inactivity timeout of a backend connection.
 	Server Duration `yaml:"server"`
 	// HTTPRequest is the time a client has to send a complete request head.
 	HTTPRequest Duration `yaml:"http_request"`
@@ -492,7 +492,7 @@ type Webhook struct {
 	URL string `yaml:"url"`
 	// Headers are added to each request (for example an auth token).
 	Headers map[string]string `yaml:"headers"`
-	// Timeout of one delivery attempt.
+	// Timeout is the longest one delivery attempt may take.
 	Timeout Duration `yaml:"timeout"`
 }
 
