@@ -10,6 +10,7 @@ import (
 	"time"
 )
 
+// eval interprets an expression; what it cannot follow is unknown.
 func (in *interp) eval(f *frame, e ast.Expr) val {
 	switch e := e.(type) {
 	case *ast.BasicLit:
