@@ -140,6 +140,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 
+	if n.Kind != yaml.ScalarNode && v.Kind() == reflect.Struct && !hasYAMLFields(v.Type()) {
+		// An address or a status range is written as one value; a mapping
+		// would otherwise decode as an empty struct, silently unset.
+		want := "a single value"
+		if addr.Type().Implements(textUnmarshalerType) {
+			want = describeText(v.Type())
+		}
+		d.errorAt(n, path, "want %s, not %s", want, kindName(n))
+		return
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)

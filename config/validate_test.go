@@ -101,6 +101,8 @@ func TestValidationRules(t *testing.T) {
 		{"keepalived keyword", vrrpHead + "    virtual_router_id: 51\n", "t.yaml:6:5: vrrp[0].virtual_router_id: unknown field; vigil calls it vrid"},
 		{"unknown key with list of known", "api: { zzz: 1 }\n", "t.yaml:1:8: api.zzz: unknown field; known fields here: listen, socket, socket_group, token, token_file"},
 		{"key set twice", vrrpHead + "    vrid: 52\n", "t.yaml:6:5: vrrp[0].vrid: set twice in the same block"},
+		{"address as a mapping", vrrpHead + "    unicast_source: {}\n", "t.yaml:6:21: vrrp[0].unicast_source: want an IP address, not a mapping"},
+		{"status range as a mapping", "checks:\n  h: { type: http, target: \"10.0.0.1:80\", expect_status: [{}] }\n", "t.yaml:2:59: checks.h.expect_status[0]: want a single value, not a mapping"},
 		{"not a number", vrrpHead + "    priority: high\n", `t.yaml:6:15: vrrp[0].priority: expected a whole number, got "high"`},
 		{"not a bool", vrrpHead + "    preempt: sometimes\n", `t.yaml:6:14: vrrp[0].preempt: expected true or false, got "sometimes"`},
 		{"mapping where list", "vrrp: { name: x }\n", "t.yaml:1:7: vrrp: expected a list, got a mapping"},
