@@ -25,6 +25,7 @@ var packageFiles = []string{
 	"/usr/share/fish/vendor_completions.d/vigil.fish",
 	"/usr/share/vigil/prometheus/vigil-rules.yml",
 	"/usr/share/vigil/grafana/vigil.json",
+	"/usr/share/vigil/vigil.schema.json",
 	"/usr/share/doc/vigil/examples/proxy-pair/lb1.yaml",
 }
 

@@ -44,7 +44,7 @@ missing=()
 for f in LICENSE CHANGELOG.md packaging/vigil.yaml packaging/vigil.service packaging/vigil.sysusers \
 	packaging/lintian-overrides packaging/scripts/postinstall.sh packaging/scripts/preremove.sh \
 	packaging/scripts/postremove.sh packaging/nfpm/nfpm.yaml packaging/man/vigil.yaml.5 \
-	packaging/prometheus/vigil-rules.yml packaging/grafana/vigil.json; do
+	packaging/prometheus/vigil-rules.yml packaging/grafana/vigil.json docs/vigil.schema.json; do
 	[ -s "$f" ] || missing+=("$f")
 done
 ((${#missing[@]} == 0)) || die "missing from the tree, so no package: ${missing[*]}"
@@ -239,7 +239,7 @@ gzip -9n <"$stage/changelog" >"$stage/changelog.gz"
 # packages has the mode the formats expect and the commit's time, whatever
 # the umask and the checkout's clock were.
 cp packaging/vigil.service packaging/vigil.sysusers packaging/vigil.yaml packaging/lintian-overrides \
-	packaging/prometheus/vigil-rules.yml packaging/grafana/vigil.json LICENSE CHANGELOG.md "$stage/"
+	packaging/prometheus/vigil-rules.yml packaging/grafana/vigil.json docs/vigil.schema.json LICENSE CHANGELOG.md "$stage/"
 cp -R examples "$stage/examples"
 rm -f "$stage/vigil.8" "$stage/changelog" "$stage/vigil-host"
 find "$stage" -type d -exec chmod 0755 {} +

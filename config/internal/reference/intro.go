@@ -51,17 +51,18 @@ const intro = "" +
 	"2020-12) of the file: every field, its type, its default, the enums and ranges " +
 	"below. Editors that use yaml-language-server (VS Code's YAML extension, Neovim, " +
 	"Helix, Emacs) check the file as you type and complete keys and values. Name the " +
-	"schema in the file's first line:\n" +
+	"schema in the file's first line (the packages install it as " +
+	"`/usr/share/vigil/vigil.schema.json`):\n" +
 	"\n" +
 	"```yaml\n" +
-	"# yaml-language-server: $schema=/path/to/vigil.schema.json\n" +
+	"# yaml-language-server: $schema=/usr/share/vigil/vigil.schema.json\n" +
 	"```\n" +
 	"\n" +
 	"or once for all files, in VS Code's `settings.json`:\n" +
 	"\n" +
 	"```json\n" +
 	"\"yaml.schemas\": {\n" +
-	"  \"/path/to/vigil.schema.json\": [\"vigil.yaml\", \"/etc/vigil/*.yaml\"]\n" +
+	"  \"/usr/share/vigil/vigil.schema.json\": [\"vigil.yaml\", \"/etc/vigil/*.yaml\"]\n" +
 	"}\n" +
 	"```\n" +
 	"\n" +
