@@ -19,8 +19,8 @@ import (
 // the relay's event loops (relay.go) instead of a goroutine: the goroutine
 // path parks and wakes its goroutine twice per request (waiting for the
 // request, then for the response), and those wake-ups through Go's
-// scheduler cost more than the proxying itself (bench/proxy.sh: 0.73x
-// HAProxy in http mode with a goroutine per connection). A loop reads what
+// scheduler cost more than the proxying itself (bench/RESULTS.md has the
+// figures). A loop reads what
 // epoll reports ready for all its connections at once, so a request costs
 // what it costs HAProxy: a read and a write each way.
 //

@@ -22,8 +22,8 @@ import (
 // a park, a wake-up through the scheduler (often a futex call to start a
 // thread) and the read again, and the wake-ups cross cores. For the
 // request/response traffic a load balancer mostly carries, that doubled the
-// syscalls per message and left vigil at 0.7x HAProxy's throughput with
-// every other cost removed (bench/proxy.sh, perf). An event loop reads only
+// syscalls per message and kept vigil well below HAProxy's throughput with
+// every other cost removed (bench/RESULTS.md). An event loop reads only
 // what epoll reported ready and writes it straight to the other socket from
 // the same thread: one read and one write per message, and one epoll_wait
 // for all connections that became ready together, which is how HAProxy
@@ -69,9 +69,8 @@ const relayBufSize = 64 << 10
 // relayYields is how many times an idle loop yields to other goroutines,
 // polling after each, before it parks. Under load events arrive while the
 // others run, which spares a park and a wake-up through the netpoller:
-// with one yield bench/proxy.sh measured tcp mode at 0.95-1.01x HAProxy
-// and p99 4-5 ms, without 0.91x and p99 12 ms; more yields measured no
-// better.
+// one yield raised throughput and cut the tail; more measured no better
+// (bench/RESULTS.md).
 const relayYields = 1
 
 // maxReadsPerWake bounds the reads of one socket per readiness event, so a
@@ -91,10 +90,8 @@ func NewRelay(loops int) (*Relay, error) {
 
 // NewDedicatedRelay starts loops event loops that each keep an OS thread
 // and wait on it in epoll_wait (eventLoop.runDedicated). That is faster
-// and has a shorter tail than NewRelay's loops (bench/proxy.sh, http mode:
-// 1.04-1.18x HAProxy's requests per second where NewRelay's ran at
-// 0.94-0.98x, and on a quiet host a p99 under HAProxy's rather than
-// 1.2-1.7x it), but a loop under load holds a P of its own, so GOMAXPROCS
+// and has a shorter tail than NewRelay's loops (bench/RESULTS.md), but a
+// loop under load holds a P of its own, so GOMAXPROCS
 // must exceed loops by what the rest of the process needs: the daemon runs
 // one such relay for all its services and raises GOMAXPROCS by loops.
 func NewDedicatedRelay(loops int) (*Relay, error) {
@@ -419,20 +416,19 @@ func (l *eventLoop) failed(err error) bool {
 // of the process until traffic returns, so an idle relay holds no P and
 // wakes nobody. Its epoll descriptor stays out of Go's netpoller: there,
 // every burst of events would also wake an idle runtime thread for
-// nothing, which cost 15% of the requests per second.
+// nothing, at a measurable cost in requests per second.
 //
 // A raw wait does not stop the runtime: a stop-the-world or a stack scan
 // signals the thread, epoll_wait returns EINTR, and the loop reaches a
 // safe point at its next call. sysmon preempts a loop that has run 10 ms
-// the same way: under load a loop is preempted every 10-20 ms and is
-// running again 31 µs later on average, on another thread 4 times in 10
-// (runtime trace). The goroutine is not locked to its thread and never
-// yields by itself: measured side by side (bench/proxy.sh), a locked loop
-// pays two thread hand-offs per preemption, and runtime.Gosched every
-// 5 ms wakes a spinning thread each time; both had longer tails. Yielding
-// to the P's own run queue (the runtime's goyield, reachable only through
-// linkname) ended the preemptions and the moves, 2 moves in 3,155 yields,
-// but changed neither req/s nor p99 over ten interleaved runs, so the
+// the same way, and the loop is soon running again, often on another
+// thread (a runtime trace's figures are in bench/RESULTS.md). The
+// goroutine is not locked to its thread and never yields by itself:
+// measured side by side, a locked loop pays two thread hand-offs per
+// preemption, and a periodic runtime.Gosched wakes a spinning thread each
+// time; both had longer tails. Yielding to the P's own run queue (the
+// runtime's goyield, reachable only through linkname) ended the
+// preemptions and the moves but changed neither req/s nor p99, so the
 // loop does without it.
 func (l *eventLoop) runDedicated() {
 	defer unix.Close(l.epfd)
