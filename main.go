@@ -199,6 +199,11 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	if err := config.Runnable(cfg); err != nil {
+		// valid, but vigil run would refuse it
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	if *print {
 		enc := yaml.NewEncoder(stdout)
 		enc.SetIndent(2)

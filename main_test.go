@@ -127,9 +127,11 @@ func TestRunRefusesUnbuiltParts(t *testing.T) {
 		"node: lb1\n": "nothing to run: no vrrp instances and no services",
 	} {
 		os.WriteFile(file, []byte(text), 0o644)
-		code, _, errOut := runArgs("run", "-c", file)
-		if code != 1 || !strings.Contains(errOut, want) {
-			t.Errorf("exit %d, stderr %q, want %q", code, errOut, want)
+		for _, cmd := range []string{"run", "check"} { // check refuses what run would
+			code, _, errOut := runArgs(cmd, "-c", file)
+			if code != 1 || !strings.Contains(errOut, want) {
+				t.Errorf("vigil %s: exit %d, stderr %q, want %q", cmd, code, errOut, want)
+			}
 		}
 	}
 	// mode: lvs on a kernel without IPVS: refused at start with the reason,

@@ -140,12 +140,13 @@ func TestPackages(t *testing.T) {
 	}
 }
 
-// TestPackagedConfig: the config the package installs is accepted, takes
-// no address and serves nothing, and its commented examples are right.
+// TestPackagedConfig: the config the package installs is valid, takes no
+// address and serves nothing (so vigil check and vigil run both say there
+// is nothing to run yet), and its commented examples are right.
 func TestPackagedConfig(t *testing.T) {
 	code, out, errOut := runArgs("check", "-c", "packaging/vigil.yaml")
-	if code != 0 {
-		t.Fatalf("vigil check: exit %d\n%s%s", code, out, errOut)
+	if code != 1 || !strings.Contains(errOut, "packaging/vigil.yaml: nothing to run: no vrrp instances and no services") || strings.Contains(errOut, "error(s)") {
+		t.Fatalf("vigil check: exit %d, want 1 saying only that there is nothing to run\n%s%s", code, out, errOut)
 	}
 	cfg, _, err := config.Load("packaging/vigil.yaml", config.Options{})
 	if err != nil {

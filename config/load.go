@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -130,6 +131,12 @@ func (SystemHost) SocketExists(path string) bool {
 }
 
 // GroupExists looks the group up by name, then by number.
+// KeyPairLoads loads the pair as the proxy will at start.
+func (SystemHost) KeyPairLoads(cert, key string) error {
+	_, err := tls.LoadX509KeyPair(cert, key)
+	return err
+}
+
 func (SystemHost) GroupExists(name string) bool {
 	if _, err := user.LookupGroup(name); err == nil {
 		return true

@@ -30,6 +30,9 @@ type Host interface {
 	SocketExists(path string) bool
 	// GroupExists reports whether a group of that name or number exists.
 	GroupExists(name string) bool
+	// KeyPairLoads reports why a PEM certificate chain and its key do not
+	// load as a TLS key pair (nil when they do).
+	KeyPairLoads(cert, key string) error
 }
 
 type validator struct {
@@ -823,11 +826,16 @@ func (v *validator) proxyService(p string, s *Service) {
 		v.errorf(p+".proxy_protocol", "applies to tcp and http, not udp")
 	}
 	if s.TLS != nil {
-		if s.Protocol == "udp" {
-			v.errorf(p+".tls", "applies to tcp and http, not udp")
+		if s.Protocol != "http" {
+			// The proxy refuses it: serving plaintext where TLS was asked
+			// for would be worse than not starting.
+			v.errorf(p+".tls", "applies to protocol: http only (TLS for protocol %s is not supported yet)", s.Protocol)
 		} else {
 			v.tls(p+".tls", s.TLS)
 		}
+	}
+	if http && s.ProxyProtocol.Send != "" {
+		v.errorf(p+".proxy_protocol.send", "not supported with protocol http: backend connections are shared between clients, and a PROXY header names one")
 	}
 	if s.AccessLog != nil {
 		if s.Protocol == "udp" {
@@ -845,8 +853,12 @@ func (v *validator) proxyService(p string, s *Service) {
 	if s.HTTP2MaxStreams < 0 || s.HTTP2MaxStreams > 1<<20 {
 		v.errorf(p+".http2_max_streams", "must be between 1 and 1048576 (0: the default, 100)")
 	}
-	if s.Sticky != nil && s.Sticky.Cookie == "" {
-		v.errorf(p+".sticky.cookie", "required: the cookie name")
+	if s.Sticky != nil {
+		if s.Sticky.Cookie == "" {
+			v.errorf(p+".sticky.cookie", "required: the cookie name")
+		} else if !ValidCookieName(s.Sticky.Cookie) {
+			v.errorf(p+".sticky.cookie", "%q is not a cookie name: use letters, digits and !#$%%&'*+-.^_`|~ (RFC 6265)", s.Sticky.Cookie)
+		}
 	}
 	for j, r := range s.Routes {
 		rp := fmt.Sprintf("%s.routes[%d]", p, j)
@@ -921,6 +933,11 @@ func (v *validator) tls(p string, t *TLS) {
 			v.errorf(cp+".key", "required: the PEM private key file")
 		} else {
 			v.file(cp+".key", c.Key)
+		}
+		if v.host != nil && c.Cert != "" && c.Key != "" && v.host.FileExists(c.Cert) && v.host.FileExists(c.Key) {
+			if err := v.host.KeyPairLoads(c.Cert, c.Key); err != nil {
+				v.hostf(cp, "cert and key do not load as a TLS key pair: %v", err)
+			}
 		}
 	}
 	v.oneOf(p+".min_version", t.MinVersion, "1.2", "1.3")
@@ -1038,4 +1055,32 @@ func isDefaultField(ch *Check, field string) bool {
 	}
 	got := reflect.ValueOf(ch).Elem().Field(i)
 	return got.IsZero() || (got.Kind() == reflect.Slice && got.Len() == 0) || reflect.DeepEqual(got.Interface(), reflect.ValueOf(def).Elem().Field(i).Interface())
+}
+
+// ValidCookieName reports whether name is an RFC 6265 cookie name (an
+// RFC 7230 token): what the proxy may put in a Set-Cookie header as it is.
+func ValidCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Runnable reports whether c gives the daemon anything to run: vigil run
+// refuses a config without a VRRP instance or a service, and vigil check
+// says so too, although such a file is valid as far as it goes.
+func Runnable(c *Config) error {
+	if len(c.VRRP) == 0 && len(c.Services) == 0 {
+		return fmt.Errorf("%s: nothing to run: no vrrp instances and no services", c.File)
+	}
+	return nil
 }

@@ -19,6 +19,12 @@ func (fakeHost) SocketExists(path string) bool {
 	return path == "/dev/log"
 }
 func (fakeHost) GroupExists(name string) bool { return name == "vigil" || name == "997" }
+func (fakeHost) KeyPairLoads(cert, key string) error {
+	if strings.Contains(cert, "notpem") {
+		return errors.New("tls: failed to find any PEM data in certificate input")
+	}
+	return nil
+}
 func (fakeHost) ProgramExists(name string) bool {
 	return slices.Contains([]string{"pidof", "/bin/true", "/etc/vigil/notify.sh"}, name)
 }
@@ -249,10 +255,14 @@ func TestValidationRules(t *testing.T) {
 		{"access log unclean path", "log: { access: /var/log/vigil//a.log }\n", `t.yaml:1:16: log.access.to: "/var/log/vigil//a.log" is not a clean file path (want /var/log/vigil/a.log)`},
 		{"access log on udp", "services:\n  - { name: s, listen: \"0.0.0.0:53\", protocol: udp, access_log: stdout, backends: [10.0.0.1:53] }\n", "t.yaml:2:65: services[0].access_log: applies to tcp and http, not udp: a udp session has no end to log"},
 		{"access log on lvs", "services:\n  - { name: s, mode: lvs, listen: \"10.0.0.1:80\", access_log: stdout, backends: [\"10.0.0.2:80\"] }\n", "t.yaml:2:62: services[0].access_log: applies to mode: proxy only; IPVS forwards packets without reading them"},
-		{"tls no certs", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:53: services[0].tls.certs: required: at least one cert/key pair"},
-		{"tls key missing", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [{ cert: /etc/ssl/a.pem }] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:54: services[0].tls.certs[0].key: required: the PEM private key file"},
-		{"tls cert file absent", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [{ cert: /srv/a.pem, key: /etc/ssl/a.key }] }, backends: [10.0.0.1:80] }\n", `t.yaml:2:62: services[0].tls.certs[0].cert: file "/srv/a.pem" does not exist on this host`},
-		{"tls min version", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [{ cert: /etc/ssl/a, key: /etc/ssl/b }], min_version: \"1.0\" }, backends: [10.0.0.1:80] }\n", `t.yaml:2:107: services[0].tls.min_version: "1.0" is not one of 1.2, 1.3`},
+		{"tls no certs", "services:\n  - { name: s, listen: \"0.0.0.0:443\", protocol: http, tls: { certs: [] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:69: services[0].tls.certs: required: at least one cert/key pair"},
+		{"tls key missing", "services:\n  - { name: s, listen: \"0.0.0.0:443\", protocol: http, tls: { certs: [{ cert: /etc/ssl/a.pem }] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:70: services[0].tls.certs[0].key: required: the PEM private key file"},
+		{"tls cert file absent", "services:\n  - { name: s, listen: \"0.0.0.0:443\", protocol: http, tls: { certs: [{ cert: /srv/a.pem, key: /etc/ssl/a.key }] }, backends: [10.0.0.1:80] }\n", `t.yaml:2:78: services[0].tls.certs[0].cert: file "/srv/a.pem" does not exist on this host`},
+		{"tls key pair does not load", "services:\n  - { name: s, listen: \"0.0.0.0:443\", protocol: http, tls: { certs: [{ cert: /etc/ssl/notpem, key: /etc/ssl/b }] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:70: services[0].tls.certs[0]: cert and key do not load as a TLS key pair: tls: failed to find any PEM data in certificate input"},
+		{"tls on tcp", "services:\n  - { name: s, listen: \"0.0.0.0:443\", tls: { certs: [{ cert: /etc/ssl/a, key: /etc/ssl/b }] }, backends: [10.0.0.1:80] }\n", "t.yaml:2:44: services[0].tls: applies to protocol: http only (TLS for protocol tcp is not supported yet)"},
+		{"proxy protocol send on http", "services:\n  - { name: s, listen: \"0.0.0.0:80\", protocol: http, proxy_protocol: { send: v2 }, backends: [10.0.0.1:80] }\n", "t.yaml:2:78: services[0].proxy_protocol.send: not supported with protocol http: backend connections are shared between clients, and a PROXY header names one"},
+		{"sticky cookie name", "services:\n  - { name: s, listen: \"0.0.0.0:80\", protocol: http, sticky: { cookie: \"SRV ID\" }, backends: [10.0.0.1:80] }\n", "t.yaml:2:72: services[0].sticky.cookie: \"SRV ID\" is not a cookie name: use letters, digits and !#$%&'*+-.^_`|~ (RFC 6265)"},
+		{"tls min version", "services:\n  - { name: s, listen: \"0.0.0.0:443\", protocol: http, tls: { certs: [{ cert: /etc/ssl/a, key: /etc/ssl/b }], min_version: \"1.0\" }, backends: [10.0.0.1:80] }\n", `t.yaml:2:123: services[0].tls.min_version: "1.0" is not one of 1.2, 1.3`},
 		{"h2c on tcp", "services:\n  - { name: s, listen: \"0.0.0.0:80\", h2c: true, backends: [10.0.0.1:80] }\n", "t.yaml:2:43: services[0].h2c: applies to protocol: http only"},
 		{"http2_max_streams on tcp", "services:\n  - { name: s, listen: \"0.0.0.0:80\", http2_max_streams: 10, backends: [10.0.0.1:80] }\n", "t.yaml:2:57: services[0].http2_max_streams: applies to protocol: http only"},
 		{"http2_max_streams negative", "services:\n  - { name: s, listen: \"0.0.0.0:80\", protocol: http, http2_max_streams: -1, backends: [10.0.0.1:80] }\n", "t.yaml:2:73: services[0].http2_max_streams: must be between 1 and 1048576 (0: the default, 100)"},
@@ -285,5 +295,17 @@ func TestValidationRules(t *testing.T) {
 				t.Errorf("errors:\n  %s\nwant exactly:\n  %s", strings.Join(errs, "\n  "), tc.want)
 			}
 		})
+	}
+}
+
+func TestValidCookieName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"SRVID": true, "srv_id-1.x": true, "a!#$%&'*+-.^_`|~": true,
+		"": false, "SRV ID": false, "a=b": false, "a;b": false, "a,b": false, "a\tb": false,
+		"a\r\nSet-Cookie: x": false, `a"b`: false, "a/b": false, "é": false, "a\x7f": false,
+	} {
+		if got := ValidCookieName(name); got != want {
+			t.Errorf("ValidCookieName(%q) = %v, want %v", name, got, want)
+		}
 	}
 }

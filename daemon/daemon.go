@@ -139,10 +139,7 @@ func (d *Daemon) MetricsHandler() http.Handler { return d.metrics.Handler() }
 
 // refuseUnbuilt names what the config asks for that this build cannot do.
 func refuseUnbuilt(cfg *config.Config) error {
-	if len(cfg.VRRP) == 0 && len(cfg.Services) == 0 {
-		return fmt.Errorf("%s: nothing to run: no vrrp instances and no services", cfg.File)
-	}
-	return nil
+	return config.Runnable(cfg)
 }
 
 // Instances returns the VRRP instances, in config order.

@@ -8,10 +8,10 @@ import (
 	"hash/fnv"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"vigil/config"
 	"vigil/proxy/httpcore"
 )
 
@@ -87,7 +87,7 @@ func (s *Service) initHTTP() error {
 		// shared by all clients.
 		return fmt.Errorf("service %s: proxy_protocol.send is not supported with protocol http (backend connections are shared between clients)", s.cfg.Name)
 	}
-	if s.cfg.Sticky != nil && (s.cfg.Sticky.Cookie == "" || strings.ContainsAny(s.cfg.Sticky.Cookie, "=;, \t\r\n")) {
+	if s.cfg.Sticky != nil && !config.ValidCookieName(s.cfg.Sticky.Cookie) {
 		return fmt.Errorf("service %s: sticky cookie name %q is not a valid cookie name", s.cfg.Name, s.cfg.Sticky.Cookie)
 	}
 	hs := &httpService{
