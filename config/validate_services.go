@@ -9,10 +9,13 @@ import (
 
 // The rules of the services: section (proxy and lvs) and lvs:.
 
+// ProxyBalances are the balance algorithms of mode: proxy services, the
+// names package balance builds; the only list of them.
+var ProxyBalances = []string{"roundrobin", "leastconn", "source", "uri", "random"}
+
 var (
 	proxyProtocols = []string{"tcp", "udp", "http"}
 	lvsProtocols   = []string{"tcp", "udp", "sctp"}
-	proxyBalances  = []string{"roundrobin", "leastconn", "source", "uri", "random"}
 	lvsBalances    = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "sh", "mh", "dh", "sed", "nq", "fo", "ovf"}
 	schedFlags     = map[string]string{"sh-fallback": "sh", "sh-port": "sh", "mh-fallback": "mh", "mh-port": "mh"}
 )
@@ -29,7 +32,7 @@ func (v *validator) service(i int, s *Service, c *Config) {
 		v.oneOf(p+".balance", s.Balance, lvsBalances...)
 	} else {
 		v.oneOf(p+".protocol", s.Protocol, proxyProtocols...)
-		v.oneOf(p+".balance", s.Balance, proxyBalances...)
+		v.oneOf(p+".balance", s.Balance, ProxyBalances...)
 		if s.Balance == "uri" && s.Protocol != "http" {
 			v.errorf(p+".balance", "uri hashing needs protocol: http")
 		}
@@ -279,7 +282,7 @@ func (v *validator) proxyService(p string, s *Service) {
 		}
 		v.backends(rp+".backends", r.Backends, s)
 		if r.Balance != "" {
-			v.oneOf(rp+".balance", r.Balance, proxyBalances...)
+			v.oneOf(rp+".balance", r.Balance, ProxyBalances...)
 		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"vigil/config"
 )
 
 // Server is one backend as a balancer sees it at the moment of a pick.
@@ -44,9 +46,6 @@ type Balancer interface {
 	Pick(servers []Server, key []byte) int
 }
 
-// algorithms lists the names New accepts, in the order users see them in errors.
-var algorithms = []string{"roundrobin", "leastconn", "source", "uri", "random"}
-
 // New returns a fresh balancer for an algorithm name as written in the
 // config: roundrobin, leastconn, source, uri or random. Each service (and
 // each route's backend group) needs its own, since round robin and least
@@ -64,7 +63,7 @@ func New(algorithm string) (Balancer, error) {
 	case "random":
 		return &random{}, nil
 	}
-	return nil, fmt.Errorf("balance: unknown algorithm %q (valid: %s)", algorithm, strings.Join(algorithms, ", "))
+	return nil, fmt.Errorf("balance: unknown algorithm %q (valid: %s)", algorithm, strings.Join(config.ProxyBalances, ", "))
 }
 
 // usable reports whether s may take a new connection at all.

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"vigil/config"
 )
 
 // algos builds one fresh balancer per algorithm; random gets a fixed seed so
@@ -14,7 +16,7 @@ import (
 func algos(t testing.TB) map[string]Balancer {
 	t.Helper()
 	m := map[string]Balancer{}
-	for _, name := range algorithms {
+	for _, name := range config.ProxyBalances {
 		b, err := New(name)
 		if err != nil {
 			t.Fatal(err)
@@ -28,7 +30,7 @@ func algos(t testing.TB) map[string]Balancer {
 func up(key string, weight int) Server { return Server{Key: key, Weight: weight, Up: true} }
 
 func TestNew(t *testing.T) {
-	for _, name := range algorithms {
+	for _, name := range config.ProxyBalances {
 		if b, err := New(name); err != nil || b == nil {
 			t.Errorf("New(%q) = %v, %v", name, b, err)
 		}
@@ -37,7 +39,7 @@ func TestNew(t *testing.T) {
 	if err == nil {
 		t.Fatal("New(wlc): no error")
 	}
-	for _, name := range append([]string{`"wlc"`}, algorithms...) {
+	for _, name := range append([]string{`"wlc"`}, config.ProxyBalances...) {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not mention %s", err, name)
 		}
@@ -537,7 +539,7 @@ func benchServers() []Server {
 
 func BenchmarkPick(b *testing.B) {
 	key := []byte("192.0.2.77")
-	for _, name := range algorithms {
+	for _, name := range config.ProxyBalances {
 		b.Run(name, func(b *testing.B) {
 			bal, _ := New(name)
 			s := benchServers()
@@ -562,7 +564,7 @@ func BenchmarkPick(b *testing.B) {
 
 func BenchmarkPickParallel(b *testing.B) {
 	key := []byte("192.0.2.77")
-	for _, name := range algorithms {
+	for _, name := range config.ProxyBalances {
 		b.Run(name, func(b *testing.B) {
 			bal, _ := New(name)
 			s := benchServers()
