@@ -305,7 +305,7 @@ func (v *validator) tls(p string, t *TLS) {
 		}
 		if v.host != nil && c.Cert != "" && c.Key != "" && v.host.FileExists(c.Cert) && v.host.FileExists(c.Key) {
 			if err := v.host.KeyPairLoads(c.Cert, c.Key); err != nil {
-				v.hostf(cp, "cert and key do not load as a TLS key pair: %v", err)
+				v.hostf(cp, "cert %s and key %s do not load as a TLS key pair: %v", c.Cert, c.Key, err)
 			}
 		}
 	}
