@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,14 @@ func TestPageFollowsEvents(t *testing.T) {
 	node, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("node")))
 	if err != nil || node != "lb1" {
 		t.Errorf("node shown as %q (%v), want lb1", node, err)
+	}
+	vips, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr[data-instance="VI_1"] td.vips`)))
+	if err != nil || vips != "10.0.0.100/24, 10.0.0.101/24" {
+		t.Errorf("VI_1's VIPs shown as %q (%v)", vips, err)
+	}
+	heard, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr[data-instance="VI_6"] td.heard`)))
+	if err != nil || !strings.HasSuffix(heard, " from fe80::2") {
+		t.Errorf("VI_6's last advert shown as %q (%v)", heard, err)
 	}
 	// The page is live (its EventSource opened), so it has subscribed.
 	waitFor(t, src.subscribed, "the page to subscribe to events")
