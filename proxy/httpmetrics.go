@@ -147,11 +147,13 @@ type DurationHistogram struct {
 }
 
 // snapshot reads the counters.
+// The histogram is read before the classes, the reverse of observe's
+// order, so every request in Duration.Count is in Requests too.
 func (m *httpMetrics) snapshot() HTTPStats {
 	var st HTTPStats
+	st.Duration = m.duration.snapshot()
 	for i := range m.requests {
 		st.Requests[i] = m.requests[i].Load()
 	}
-	st.Duration = m.duration.snapshot()
 	return st
 }

@@ -284,7 +284,10 @@ func (s *Service) book(ex *httpcore.Exchange, g *Service, b *backend) {
 	if ex.FromBackend {
 		class = classOf(ex.Status)
 	}
-	s.hs.metrics.observe(class, max(ex.End, 0))
+	// Counted last, after everything else the request moves: a reader
+	// that sees n requests (Stats reads this first) sees all their
+	// effects.
+	defer s.hs.metrics.observe(class, max(ex.End, 0))
 	if ex.Queued >= 0 && ex.Assigned >= ex.Queued {
 		s.queueWait.observe(ex.Assigned - ex.Queued)
 	}

@@ -106,6 +106,13 @@ type BackendStats struct {
 
 // Stats returns a snapshot of the service and its backends.
 func (s *Service) Stats() ServiceStats {
+	// The HTTP counts first: book counts a request there last, so the
+	// requests they count have moved every other counter read below.
+	var hst *HTTPStats
+	if s.hs != nil {
+		h := s.hs.metrics.snapshot()
+		hst = &h
+	}
 	up, reason := s.Health()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,8 +184,7 @@ func (s *Service) Stats() ServiceStats {
 	if s.hs != nil {
 		// Protocol http: the route groups' backends follow the service's
 		// own, and their counters add to the service's.
-		hst := s.hs.metrics.snapshot()
-		st.HTTP = &hst
+		st.HTTP = hst
 		for _, g := range s.hs.groups[1:] {
 			gs := g.Stats()
 			for i := range gs.Backends {
