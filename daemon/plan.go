@@ -118,19 +118,13 @@ func actionFor(part string, old, cfg *config.Config, p *reloadPlan, running map[
 		case p == nil:
 			return "changed"
 		}
-		in := running[name]
-		if _, ok := p.reconfigure[in]; ok {
+		if _, ok := p.reconfigure[running[name]]; ok {
 			return "reconfigured in place: state and VIPs held, no failover"
 		}
-		for _, n := range p.newInstances {
-			if n == p.byName[name] {
-				why := "its identity on the wire changed"
-				if err := in.CanReconfigure(instanceConfig(*newIn)); err != nil {
-					why = strings.TrimPrefix(err.Error(), "vrrp "+name+": ")
-					why = strings.TrimSuffix(why, ": "+vrrp.ErrRestartNeeded.Error())
-				}
-				return "replaced (" + why + "): the instance restarts; as master it gives its VIPs up first"
-			}
+		if err, ok := p.replaced[name]; ok {
+			why := strings.TrimPrefix(err.Error(), "vrrp "+name+": ")
+			why = strings.TrimSuffix(why, ": "+vrrp.ErrRestartNeeded.Error())
+			return "replaced (" + why + "): the instance restarts; as master it gives its VIPs up first"
 		}
 		return "updated: tracks and notify hooks rewired, the instance runs on"
 	case "service":

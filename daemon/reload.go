@@ -74,6 +74,7 @@ type reloadPlan struct {
 	instances     []*vrrp.Instance // new config order
 	byName        map[string]*vrrp.Instance
 	reconfigure   map[*vrrp.Instance]vrrp.InstanceConfig
+	replaced      map[string]error // instances stopped for a new one, by name: why
 	newInstances  []*vrrp.Instance
 	stopInstances []*vrrp.Instance // removed or replaced
 	instancesKept int
@@ -136,7 +137,7 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config, dry bool) (p *rel
 	}
 	p = &reloadPlan{
 		cfg: cfg, old: d.cfg, byName: map[string]*vrrp.Instance{},
-		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{},
+		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{}, replaced: map[string]error{},
 		services:    map[string]*proxy.Service{},
 		release:     d.releaseService,
 	}
@@ -156,14 +157,20 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config, dry bool) (p *rel
 	for _, ic := range cfg.VRRP {
 		want := instanceConfig(ic)
 		in, existed := d.byName[ic.Name]
+		same := existed && reflect.DeepEqual(instanceConfig(oldInstances[ic.Name]), want)
+		var why error // why an instance cannot be reconfigured in place
+		if existed && !same {
+			why = in.CanReconfigure(want)
+		}
 		switch {
-		case existed && reflect.DeepEqual(instanceConfig(oldInstances[ic.Name]), want):
+		case same:
 			p.instancesKept++
-		case existed && in.CanReconfigure(want) == nil:
+		case existed && why == nil:
 			p.reconfigure[in] = want
 		default:
 			if existed {
 				p.stopInstances = append(p.stopInstances, in)
+				p.replaced[ic.Name] = why
 			}
 			if in, err = vrrp.NewInstance(want, vrrp.Hooks{}, d.log); err != nil {
 				return nil, err
