@@ -138,8 +138,8 @@ func (d *Daemon) plan(ctx context.Context, cfg *config.Config, dry bool) (p *rel
 	p = &reloadPlan{
 		cfg: cfg, old: d.cfg, byName: map[string]*vrrp.Instance{},
 		reconfigure: map[*vrrp.Instance]vrrp.InstanceConfig{}, replaced: map[string]error{},
-		services:    map[string]*proxy.Service{},
-		release:     d.releaseService,
+		services: map[string]*proxy.Service{},
+		release:  d.releaseService,
 	}
 	// The plan as built so far: an error return sets p to nil before this
 	// deferred call runs, so it must not discard through p.
