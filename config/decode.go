@@ -208,15 +208,37 @@ func fieldsOf(t reflect.Type) (map[string]int, []string) {
 	idx := map[string]int{}
 	var names []string
 	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-		if tag == "" || tag == "-" || !f.IsExported() {
+		tag := yamlName(t.Field(i))
+		if tag == "" {
 			continue
 		}
 		idx[tag] = i
 		names = append(names, tag)
 	}
 	return idx, names
+}
+
+// hasYAMLFields reports whether t is a config section (it has yaml tags)
+// rather than a value type such as netip.Addr.
+func hasYAMLFields(t reflect.Type) bool {
+	for i := range t.NumField() {
+		if yamlName(t.Field(i)) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// yamlName is a field's YAML key; "" for a field YAML does not see.
+func yamlName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	if name == "-" {
+		return ""
+	}
+	return name
 }
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {

@@ -253,29 +253,6 @@ func emptyNode(n *yaml.Node) bool {
 	return false
 }
 
-// hasYAMLFields reports whether t is a config section (it has yaml tags)
-// rather than a value type such as netip.Addr.
-func hasYAMLFields(t reflect.Type) bool {
-	for i := range t.NumField() {
-		if yamlName(t.Field(i)) != "" {
-			return true
-		}
-	}
-	return false
-}
-
-// yamlName is a field's YAML key; "" for a field YAML does not see.
-func yamlName(f reflect.StructField) string {
-	if !f.IsExported() {
-		return ""
-	}
-	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	if name == "-" {
-		return ""
-	}
-	return name
-}
-
 func join(path, name string) string {
 	if path == "" {
 		return name
