@@ -40,6 +40,14 @@ func parseInterspersed(fs *flag.FlagSet, args []string, stdout io.Writer) (pos [
 	}
 }
 
+// printJSON writes v as the commands' -o json prints it: indented, one
+// value.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // dial connects to the daemon, printing why it could not.
 func dial(socket, cmd string, stderr io.Writer) (*api.Client, bool) {
 	c, err := api.Dial(socket)
@@ -78,9 +86,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		err = enc.Encode(st)
+		err = printJSON(stdout, st)
 	} else {
 		err = api.WriteTable(stdout, st, time.Now())
 	}
@@ -141,9 +147,7 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if *output == "json" {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			err = enc.Encode(p)
+			err = printJSON(stdout, p)
 		} else {
 			err = api.WritePlan(stdout, p)
 		}
